@@ -1,0 +1,133 @@
+"""The store: one SQLAlchemy engine, SQLite by default, PostgreSQL for scale-out.
+
+Transactions are explicit (``with store.begin() as conn``). On SQLite every transaction
+starts with ``BEGIN IMMEDIATE`` so that writers serialise instead of failing half-way
+with "database is locked"; WAL mode lets readers (``/readyz``, ``/metrics``) run beside
+them. On PostgreSQL the claim query uses ``FOR UPDATE SKIP LOCKED``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from connector.store import models
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs platforms hand out (``postgres://``) and pick the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Store:
+    def __init__(self, url: str, *, pool_size: int = 5):
+        self.url = normalise_url(url)
+        self.engine: Engine = _make_engine(self.url, pool_size)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only connection (autocommitting reads; no write lock on SQLite)."""
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (``connector db upgrade``)."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self), "head")
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def insert_ignoring_conflict(self, conn: Connection, table, values: dict, conflict: list[str]):
+        """INSERT … ON CONFLICT DO NOTHING on either back-end; returns the new row's
+        primary key, or None when the row already existed."""
+        stmt = _dialect_insert(self.dialect, table).values(**values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        pk = list(table.primary_key.columns)[0]
+        return conn.execute(stmt.returning(pk)).scalar()
+
+    def upsert(self, conn: Connection, table, values: dict, conflict: list[str], update: dict):
+        stmt = _dialect_insert(self.dialect, table).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update)
+        conn.execute(stmt)
+
+
+def _dialect_insert(dialect: str, table):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - guarded at start-up by config validation
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    return insert(table)
+
+
+def _make_engine(url: str, pool_size: int) -> Engine:
+    if url.startswith("sqlite"):
+        # NullPool: a fresh connection per use is cheap for SQLite and keeps forked
+        # gunicorn workers from sharing a handle.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below take over
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def alembic_config(store: Store):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+    cfg.attributes["engine"] = store.engine
+    return cfg
+
+
+__all__ = ["Store", "models", "normalise_url"]
