@@ -1,0 +1,89 @@
+"""Plugins and the dispatch table.
+
+Plugins are registered explicitly (no discovery by module names). Each declares, per
+source system, the event types it handles (a table from event type to handler) and
+the ones it deliberately ignores. Anything else is *unsupported*: answered 200 so
+the sender does not retry or trip its circuit breaker, and logged so we notice.
+
+Three outcomes for an inbound event, after Zulip's webhooks:
+``handled`` (stored, jobs enqueued), ``ignored`` (200, silent), ``unsupported`` (200, logged).
+Malformed bodies never reach the registry: they are answered 400 by the intake.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from connector.pipeline.context import JobContext
+
+HandlerFn = Callable[["JobContext"], None]
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    """Short unique name; handler names are ``<plugin>.<event type or job name>``."""
+    handles: Mapping[tuple[str, str], HandlerFn] = field(default_factory=dict)
+    """(source, event_type) -> handler run as a job for each such inbound event."""
+    ignores: frozenset[tuple[str, str]] = frozenset()
+    """(source, event_type) pairs this plugin knows about and deliberately drops."""
+    jobs: Mapping[str, HandlerFn] = field(default_factory=dict)
+    """Follow-up job handlers other code may enqueue by name (``<plugin>.<name>``)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    outcome: str  # handled | ignored | unsupported
+    handlers: tuple[str, ...] = ()
+
+
+class Registry:
+    def __init__(self, plugins: Iterable[Plugin] = ()):
+        self._plugins: dict[str, Plugin] = {}
+        self._table: dict[tuple[str, str], list[str]] = {}
+        self._ignored: set[tuple[str, str]] = set()
+        self._handlers: dict[str, HandlerFn] = {}
+        for plugin in plugins:
+            self.register(plugin)
+
+    def register(self, plugin: Plugin) -> None:
+        if plugin.name in self._plugins:
+            raise ValueError(f"plugin {plugin.name!r} is registered twice")
+        self._plugins[plugin.name] = plugin
+        for (source, event_type), fn in plugin.handles.items():
+            name = f"{plugin.name}.{event_type}"
+            self._handlers[name] = fn
+            self._table.setdefault((source, event_type), []).append(name)
+        for job_name, fn in plugin.jobs.items():
+            name = f"{plugin.name}.{job_name}"
+            if name in self._handlers:
+                raise ValueError(f"handler {name!r} is declared twice")
+            self._handlers[name] = fn
+        self._ignored |= set(plugin.ignores)
+
+    @property
+    def plugins(self) -> tuple[Plugin, ...]:
+        return tuple(self._plugins.values())
+
+    def route(self, source: str, event_type: str) -> Route:
+        handlers = self._table.get((source, event_type))
+        if handlers:
+            return Route("handled", tuple(handlers))
+        if (source, event_type) in self._ignored:
+            return Route("ignored")
+        return Route("unsupported")
+
+    def handler(self, name: str) -> HandlerFn:
+        try:
+            return self._handlers[name]
+        except KeyError:
+            raise LookupError(
+                f"no handler named {name!r}: was its plugin removed from the registry?"
+            ) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "handled": sorted(f"{s}:{t}" for s, t in self._table),
+            "ignored": sorted(f"{s}:{t}" for s, t in self._ignored),
+        }
