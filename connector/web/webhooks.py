@@ -1,0 +1,135 @@
+"""``POST /webhooks/zendesk`` and ``POST /webhooks/jira``: verify, store, answer.
+
+The order of checks is deliberate: size (413) and content type (415) are cheap and need
+no secret; then the signature over the **raw bytes** (401, with the reason logged but not
+returned); only then is the body parsed (400 if malformed) and normalised. Nothing is
+stored unless every check passed. The answer (202) comes once the event and its jobs
+are committed; the work happens in the workers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from connector.events import MalformedEvent
+from connector.logs import bind_correlation_id
+from connector.masking import mask_pans_deep
+from connector.metrics import COUNTERS
+from connector.signing import SignatureError, verify_hub_signature, verify_zendesk_signature
+
+log = logging.getLogger("connector.intake")
+
+MAX_BODY = 256 * 1024
+
+bp = Blueprint("webhooks", __name__)
+
+
+def _answer(source: str, outcome: str, status: int, **body) -> Response:
+    COUNTERS.inc("connector_webhooks_total", source=source, outcome=outcome)
+    response = jsonify({"status": outcome, **body})
+    response.status_code = status
+    return response
+
+
+def _precheck(source: str):
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        log.warning("%s webhook refused: body of %s bytes is over 256 KB", source, length)
+        return None, _answer(source, "too_large", 413, error="body over 256 KB")
+    if request.mimetype != "application/json":
+        log.warning("%s webhook refused: content type %r", source, request.mimetype)
+        return None, _answer(source, "unsupported_media_type", 415, error="send application/json")
+    body = request.get_data(cache=False)  # bounded by MAX_CONTENT_LENGTH → 413 if chunked and too big
+    if len(body) > MAX_BODY:
+        return None, _answer(source, "too_large", 413, error="body over 256 KB")
+    return body, None
+
+
+def _parse(source: str, body: bytes):
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        log.warning("%s webhook malformed: not JSON (%s)", source, error)
+        return None, _answer(source, "malformed", 400, error="body is not valid JSON")
+    if not isinstance(payload, dict):
+        log.warning("%s webhook malformed: JSON %s, not an object", source, type(payload).__name__)
+        return None, _answer(source, "malformed", 400, error="body must be a JSON object")
+    return payload, None
+
+
+def _accept(source: str, normalise, payload: dict, correlation_id: str) -> Response:
+    runtime = current_app.extensions["connector"]
+    try:
+        event = normalise(payload, request.headers)
+    except MalformedEvent as error:
+        log.warning("%s webhook malformed: %s", source, error)
+        return _answer(source, "malformed", 400, error=str(error))
+    route = runtime.registry.route(event.source, event.event_type)
+    if route.outcome == "ignored":
+        return _answer(source, "ignored", 200)
+    if route.outcome == "unsupported":
+        log.info("%s event type %s is handled by no plugin; ignored", source, event.event_type,
+                 extra={"dedupe_key": event.dedupe_key})
+        return _answer(source, "unsupported", 200)
+    result = runtime.queue.enqueue_event(event, route.handlers, correlation_id,
+                                         stored_event=mask_pans_deep(event.to_json()))
+    if result.duplicate:
+        log.info("duplicate delivery of %s %s; nothing to do", source, event.dedupe_key)
+        return _answer(source, "duplicate", 200)
+    log.info("accepted %s %s for %s as event %s", source, event.event_type, event.subject_key,
+             result.event_id, extra={"jobs": list(result.job_ids)})
+    return _answer(source, "accepted", 202, event_id=result.event_id, correlation_id=correlation_id)
+
+
+@bp.post("/webhooks/zendesk")
+def zendesk_webhook():
+    from plugins.zendesk.events import normalise_zendesk
+
+    runtime = current_app.extensions["connector"]
+    correlation_id = uuid.uuid4().hex
+    with bind_correlation_id(correlation_id):
+        body, refusal = _precheck("zendesk")
+        if refusal:
+            return refusal
+        try:
+            verify_zendesk_signature(
+                body,
+                request.headers.get("X-Zendesk-Webhook-Signature"),
+                request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
+                runtime.settings.zendesk.webhook_secrets,
+                now=datetime.now(timezone.utc),
+            )
+        except SignatureError as error:
+            log.warning("zendesk webhook refused: %s", error.reason,
+                        extra={"invocation_id": request.headers.get("X-Zendesk-Webhook-Invocation-Id")})
+            return _answer("zendesk", "unauthorized", 401, error="signature verification failed")
+        payload, refusal = _parse("zendesk", body)
+        if refusal:
+            return refusal
+        return _accept("zendesk", normalise_zendesk, payload, correlation_id)
+
+
+@bp.post("/webhooks/jira")
+def jira_webhook():
+    from plugins.jira.events import normalise_jira
+
+    runtime = current_app.extensions["connector"]
+    correlation_id = uuid.uuid4().hex
+    with bind_correlation_id(correlation_id):
+        body, refusal = _precheck("jira")
+        if refusal:
+            return refusal
+        try:
+            verify_hub_signature(body, request.headers.get("X-Hub-Signature"),
+                                 runtime.settings.jira.webhook_secrets)
+        except SignatureError as error:
+            log.warning("jira webhook refused: %s", error.reason)
+            return _answer("jira", "unauthorized", 401, error="signature verification failed")
+        payload, refusal = _parse("jira", body)
+        if refusal:
+            return refusal
+        return _accept("jira", normalise_jira, payload, correlation_id)
