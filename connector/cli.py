@@ -34,7 +34,9 @@ def _runtime(role: str, *, migrate: bool = False, need_manifest: bool = True):
     except ConfigError as error:
         _fail(str(error))
     try:
-        return build_runtime(settings, migrate=migrate, with_manifest=need_manifest)
+        runtime = build_runtime(settings, migrate=migrate, with_manifest=need_manifest)
+        click.get_current_context().call_on_close(runtime.store.dispose)
+        return runtime
     except Exception as error:  # an invalid manifest names every problem
         from connector.manifest import ManifestError
 

@@ -16,8 +16,12 @@ def test_readyz_is_503_when_the_store_is_unreachable(make_app, tmp_path):
     runtime = app.extensions["connector"]
     from connector.store import Store
 
-    runtime.store = Store(f"sqlite:///{tmp_path}/missing-dir/nope.db")
-    response = app.test_client().get("/readyz")
+    original, runtime.store = runtime.store, Store(f"sqlite:///{tmp_path}/missing-dir/nope.db")
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        runtime.store.dispose()
+        runtime.store = original
     assert response.status_code == 503
     assert response.get_json()["problems"][0].startswith("store unreachable")
 

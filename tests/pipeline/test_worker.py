@@ -30,12 +30,33 @@ def drain(runtime, *, max_idle=0.3):
     worker.run(max_idle=max_idle)
 
 
-def start_worker(database_url, sink_url, *args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_main", database_url, sink_url, *args],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+class WorkerProcess:
+    """A real worker process; its log goes to a file shown when a check fails."""
+
+    def __init__(self, log_dir: Path, database_url: str, sink_url: str, *args: str):
+        self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.worker_main", database_url, sink_url, *args],
+                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def finish(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"worker still running after {timeout}s:\n{self.log()}") from None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05):
@@ -109,23 +130,17 @@ def test_always_failing_job_is_dead_lettered_and_jobs_retry_brings_it_back(make_
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_job_completes_after_restart_with_one_effect(client, runtime, sink, database_url):
+def test_worker_killed_mid_job_completes_after_restart_with_one_effect(client, runtime, sink, database_url,
+                                                                       tmp_path):
     deliver(client, status_changed(42, event_id="evt-kill"))
-    first = start_worker(database_url, sink.url, "--lease", "1", "--pause", "60")
+    first = WorkerProcess(tmp_path, database_url, sink.url, "--lease", "1", "--pause", "60")
     try:
-        assert wait_for(lambda: len(sink.effects) == 1), "worker never performed the effect"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        assert wait_for(lambda: len(sink.effects) == 1), f"worker never performed the effect:\n{first.log()}"
     finally:
-        if first.poll() is None:
-            first.kill()
+        first.kill()  # SIGKILL: no clean-up, the lease is left to expire
     assert runtime.queue.list_jobs(["running"]), "the job should be left mid-flight"
-    second = start_worker(database_url, sink.url, "--lease", "1", "--max-idle", "2")
-    try:
-        assert second.wait(timeout=60) == 0, second.stderr.read().decode()[-2000:]
-    finally:
-        if second.poll() is None:
-            second.kill()
+    second = WorkerProcess(tmp_path, database_url, sink.url, "--lease", "1", "--max-idle", "2")
+    assert second.finish(timeout=60) == 0, second.log()
     [done] = runtime.queue.list_jobs(["done"])
     assert done.attempts == 2
     assert len(sink.posts) == 1, "the effect must not be performed twice"
@@ -133,22 +148,21 @@ def test_worker_killed_mid_job_completes_after_restart_with_one_effect(client, r
 
 
 @pytest.mark.slow
-def test_two_workers_keep_per_ticket_order_without_overlap(client, runtime, sink, database_url):
+def test_two_workers_keep_per_ticket_order_without_overlap(client, runtime, sink, database_url, tmp_path):
     expected = defaultdict(list)
     for n in range(200):
         ticket = 1000 + n % 20
         event_id = f"evt-{ticket}-{n:04d}"
         expected[ticket].append(event_id)
         deliver(client, status_changed(ticket, event_id=event_id))
-    workers = [start_worker(database_url, sink.url, "--observe", "--work", "0.005", "--max-idle", "2")
+    workers = [WorkerProcess(tmp_path, database_url, sink.url, "--observe", "--work", "0.005", "--max-idle", "2")
                for _ in range(2)]
     try:
         for w in workers:
-            assert w.wait(timeout=300) == 0, w.stderr.read().decode()[-2000:]
+            assert w.finish(timeout=300) == 0, w.log()
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.kill()
+            w.kill()
     assert len(sink.calls) == 200
     assert len(runtime.queue.list_jobs(["done"], limit=1000)) == 200
     by_ticket = defaultdict(list)
