@@ -15,6 +15,7 @@ import threading
 import click
 
 from connector.config import ConfigError, load_settings
+from connector.manifest.cli import manifest_group
 
 log = logging.getLogger("connector.cli")
 
@@ -65,10 +66,14 @@ def serve(workers: int):
     from connector.app import create_app
     from connector.metrics import COUNTERS
 
+    from connector.manifest import ManifestError
+
     try:
         app = create_app({"MIGRATE": True}, role="serve")
     except ConfigError as error:
         _fail(str(error))
+    except ManifestError as error:
+        _fail(f"the manifest is invalid; the connector will not start:\n{error}")
     runtime = app.extensions["connector"]
     COUNTERS.start(runtime.store)
     pool = [runtime.worker() for _ in range(workers)]
@@ -253,12 +258,4 @@ def audit_export(ticket, output):
     click.echo(f"{count} record(s) exported", err=True)
 
 
-def _attach_optional_groups() -> None:
-    try:
-        from connector.manifest.cli import manifest_group
-    except ImportError:  # pragma: no cover - the manifest package is part of the install
-        return
-    main.add_command(manifest_group, "manifest")
-
-
-_attach_optional_groups()
+main.add_command(manifest_group, "manifest")
