@@ -182,11 +182,15 @@ def as_loader(inner: "ManifestField | type[Schema] | Loader") -> Loader:
     return inner
 
 
-def load_section(schema_cls: type[Schema], raw: object, hint: str = "") -> dict:
+@lru_cache(maxsize=None)
+def _schema(schema_cls: type[Schema]) -> Schema:
+    return schema_cls()  # loading keeps no state on the schema, so one instance serves all
+
+
+def load_section(schema_cls: type[Schema], raw: object) -> dict:
     if not isinstance(raw, Mapping):
-        raise ValidationError(f"must be a mapping of keys to values (key: value lines), not {shown(raw)}"
-                              + (f" — {hint}" if hint else ""))
-    return schema_cls().load(raw)
+        raise ValidationError(f"must be a mapping of keys to values (key: value lines), not {shown(raw)}")
+    return _schema(schema_cls).load(raw)
 
 
 class Section(ManifestField):
