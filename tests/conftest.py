@@ -115,9 +115,13 @@ def runtime(app):
 
 
 @pytest.fixture(autouse=True)
-def _clean_counters():
+def _clean_process_state():
+    """Counters and registered secrets are process-wide; each test starts clean."""
+    from connector.logs import clear_secrets
     from connector.metrics import COUNTERS
 
     COUNTERS.reset()
+    clear_secrets()
     yield
     COUNTERS.reset()
+    clear_secrets()

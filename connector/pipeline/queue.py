@@ -317,10 +317,11 @@ def _to_job(row, **override) -> Job:
 
 
 def _safe(text: str) -> str:
-    from connector.masking import mask_pans
-    from connector.logs import redact_secrets
+    """Secrets redacted, then card numbers masked (that order: a secret with digits in it
+    must not be half-masked and so escape redaction)."""
+    from connector.logs import scrub
 
-    return redact_secrets(mask_pans(text))
+    return scrub(text)
 
 
 def new_worker_id() -> str:
