@@ -349,6 +349,15 @@ def test_touching_intervals_merge_into_one():
     assert len(cal.open_intervals(date(2026, 11, 23))) == 1
 
 
+def test_a_calendar_closed_for_years_on_end_fails_loudly_instead_of_searching_forever():
+    mondays = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(52 * 6)]
+    cal = BusinessCalendar("UTC", {0: [(time(9), time(17))]}, mondays)
+    with pytest.raises(ValueError, match="no open time in 2026–2028"):
+        cal.add(datetime(2026, 1, 1, tzinfo=UTC), Duration(1, "h"))
+    with pytest.raises(ValueError, match="no open time"):
+        cal.add(datetime(2026, 1, 1, tzinfo=UTC), Duration(1, "d"))
+
+
 def test_holiday_datetimes_are_refused():
     with pytest.raises(ValueError, match="is not a date"):
         BusinessCalendar("UTC", NINE_TO_FIVE, [datetime(2026, 12, 25)])
