@@ -191,6 +191,8 @@ class Simulator:
         self.app.config["TRAP_HTTP_EXCEPTIONS"] = False
         self.app.before_request(self._before)
         self.app.after_request(self._after)
+        for status in (404, 405):
+            self.app.register_error_handler(status, self._routing_error)
         self._server = LoopbackServer(self.app, port)
         with self.lock:
             self._reset_state()
@@ -289,6 +291,15 @@ class Simulator:
     def _authenticate(self) -> Response | None:
         """Return a response to refuse the current request; ``None`` lets it through."""
         return None
+
+    def _unknown_route_body(self, status: int) -> Any:
+        """The body answered for a path (404) or method (405) the simulator does not serve."""
+        return {"error": "not found" if status == 404 else "method not allowed",
+                "path": request.path, "method": request.method}
+
+    def _routing_error(self, error: Any) -> Response:
+        status = getattr(error, "code", 404) or 404
+        return json_response(self._unknown_route_body(status), status)
 
     def _decorate(self, response: Response) -> Response:
         """Add vendor headers to every response (faults included)."""

@@ -502,6 +502,9 @@ class JiraSimulator(Simulator):
         return json_response(_errors(["Client must be authenticated to access this resource."]), 401,
                              {"WWW-Authenticate": 'Basic realm="protected-area"'})
 
+    def _unknown_route_body(self, status: int) -> Any:
+        return _errors([f"null for uri: {request.url}"])
+
     def _api_route(self, rule: str, methods: Iterable[str] = ("GET",)):
         def register(view: Callable) -> Callable:
             def guarded(*args: Any, **kwargs: Any) -> Response:

@@ -423,6 +423,9 @@ class SalesforceSimulator(Simulator):
         response.headers.setdefault("Sforce-Limit-Info", f"api-usage={self.api_usage}/{self.daily_limit}")
         return response
 
+    def _unknown_route_body(self, status: int) -> Any:
+        return [NOT_FOUND]
+
     def _versions(self) -> Response:
         return json_response([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
                               for v in VERSIONS])

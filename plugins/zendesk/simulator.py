@@ -575,6 +575,9 @@ class ZendeskSimulator(Simulator):
         response.headers.setdefault("X-Rate-Limit-Remaining", str(max(0, self.rate_limit - used)))
         return response
 
+    def _unknown_route_body(self, status: int) -> Any:
+        return {"error": "InvalidEndpoint", "description": "Not found"}
+
     def _json_route(self, rule: str, methods: Iterable[str] = ("GET",)):
         """Register ``rule`` and ``rule + '.json'`` (zenpy uses the suffix, the OAS does not)."""
 
@@ -888,8 +891,15 @@ class ZendeskSimulator(Simulator):
     def _paginate(self, key: str, items: list[dict]) -> Response:
         """Offset pagination by default; cursor pagination when ``page[size]`` is given."""
         base = request.base_url
+        try:
+            page_size = int(request.args.get("page[size]", 100))
+            per_page = int(request.args.get("per_page", 100))
+            page_number = int(request.args.get("page", 1))
+        except ValueError as error:
+            raise ZendeskError(400, {"error": "InvalidPaginationParameter",
+                                     "description": "page sizes and numbers must be integers"}) from error
         if "page[size]" in request.args or "page[after]" in request.args or "page[before]" in request.args:
-            size = min(100, max(1, int(request.args.get("page[size]", 100))))
+            size = min(100, max(1, page_size))
             start = 0
             if request.args.get("page[after]"):
                 start = _decode_cursor(request.args["page[after]"]) + 1
@@ -905,8 +915,8 @@ class ZendeskSimulator(Simulator):
                 "links": {"next": f"{base}?page[size]={size}&page[after]={after}" if has_more else None,
                           "prev": f"{base}?page[size]={size}&page[before]={before}" if start else None},
             })
-        per_page = min(100, max(1, int(request.args.get("per_page", 100))))
-        page_number = max(1, int(request.args.get("page", 1)))
+        per_page = min(100, max(1, per_page))
+        page_number = max(1, page_number)
         start = (page_number - 1) * per_page
         page = items[start:start + per_page]
         more = start + per_page < len(items)

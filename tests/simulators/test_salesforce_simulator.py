@@ -276,6 +276,9 @@ def test_describe_shows_external_id_and_unique_flags(sim, sf):
     assert {"Id", "Name", "CreatedDate"} <= described.keys()
     with pytest.raises(SalesforceResourceNotFound):
         sf.Nope__c.describe()
+    for path in ("/services/data/v99.0/sobjects", "/services/apexrest/anything"):
+        response = requests.get(sim.url + path, headers={"Authorization": f"Bearer {sim.access_token}"}, timeout=5)
+        assert (response.status_code, response.json()[0]["errorCode"]) == (404, "NOT_FOUND"), path
     assert {o["name"] for o in sf.describe()["sobjects"]} == set(SCHEMA)
 
 

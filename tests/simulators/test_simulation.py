@@ -136,3 +136,11 @@ def test_rebasing_session_sends_one_base_url_elsewhere_and_keeps_the_url_it_was_
         assert isinstance(session.get_adapter("https://vendor.example.com/x"), RebaseAdapter)
         assert not isinstance(session.get_adapter("https://other.example.com/x"), RebaseAdapter)
         assert not isinstance(session.get_adapter("https://vendor.example.com.evil/x"), RebaseAdapter)
+
+
+def test_unknown_paths_and_methods_answer_json(echo):
+    missing = get(echo, "/nothing")
+    assert (missing.status_code, missing.json()["error"]) == (404, "not found")
+    wrong = requests.delete(echo.url + "/things/1", headers={"Authorization": "Bearer good"}, timeout=5)
+    assert wrong.status_code == 405 and wrong.headers["X-Echo"] == "1"
+    assert [e.status for e in echo.journal] == [404, 405]

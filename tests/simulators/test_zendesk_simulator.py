@@ -111,6 +111,10 @@ def test_unknown_ticket_is_404_record_not_found(sim, zenpy):
     with pytest.raises(RecordNotFoundException):
         zenpy.tickets(id=424242)
     assert raw(sim, "GET", "/api/v2/tickets/424242").json() == {"error": "RecordNotFound", "description": "Not found"}
+    unknown = raw(sim, "GET", "/api/v2/nothing_here.json")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "InvalidEndpoint")
+    ticket = sim.add_ticket()
+    assert raw(sim, "GET", f"/api/v2/tickets/{ticket['id']}/audits", params={"page[size]": "x"}).status_code == 400
 
 
 def test_users_custom_statuses_and_ticket_fields_are_listed(sim, zenpy, fields):
@@ -201,6 +205,10 @@ def test_zenpy_serialises_safe_update_attributes_and_the_whole_custom_field_list
         "zenpy sends every custom field back, so appending duplicates the ID (the last one wins)"
     assert result.ticket.updated_at > ticket.updated_at
     assert sim.field_value(ticket.id, fields["tier"]) == "T2"
+    reads = len(sim.requests("GET"))
+    assert zenpy.tickets(id=ticket.id).updated_at == result.ticket.updated_at, \
+        "zenpy caches the ticket from its own write's response"
+    assert len(sim.requests("GET")) == reads
 
 
 def test_zenpy_raises_api_exception_on_a_conflict(sim, zenpy):
