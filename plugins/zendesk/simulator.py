@@ -49,10 +49,15 @@ Pointing zenpy at it (checked against zenpy 2.0.57's source)
     Things to know about zenpy 2.0.57: it has no ``raise_on_ratelimit``; on a 429 it
     *sleeps* ``Retry-After`` seconds in-process and retries, for ever unless
     ``ratelimit_budget`` is set — and then raises ``RatelimitBudgetExceeded`` without the
-    response. A response hook on the session (see the tests) is the way to raise with
-    ``Retry-After`` instead. When zenpy builds its own session it mounts an adapter that
-    retries 413/503 three times, on https only. It has no ``safe_update``; a raw PUT is the
-    reliable way to send one.
+    response. A response hook on the session that closes the response and raises (see the
+    tests) is the way to get ``Retry-After`` out instead. When zenpy builds its own session
+    it mounts an adapter that silently retries GET/PUT/DELETE on 413/503 three times —
+    on https only, so not against this simulator. It has no ``safe_update`` option, but it
+    serialises any attribute set on a ticket, so ``ticket.safe_update = True;
+    ticket.updated_stamp = ...`` is sent; it also sends the whole ``custom_fields`` list
+    back (appending a ``CustomField`` duplicates the ID; the last one wins). Its cache is
+    refreshed from its own write's response, but an agent's edit stays invisible until the
+    cache is bypassed (``disable_cache=True`` or ``purge_cache("ticket")``).
 
 Test helpers: :meth:`add_user`, :meth:`add_organization`, :meth:`add_ticket_field`,
 :meth:`add_custom_status`, :meth:`add_ticket`, :meth:`agent_edit` (an agent's change, bumps
