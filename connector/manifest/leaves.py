@@ -217,6 +217,7 @@ class Items(ManifestField):
     """A list; errors are keyed by index. Empty YAML (``key:``) is an empty list."""
 
     def __init__(self, inner, *, non_empty: bool = False, allow_scalar: bool = False, **kwargs: Any):
+        self.inner = inner
         self.load_item = as_loader(inner)
         self.non_empty = non_empty
         self.allow_scalar = allow_scalar
@@ -252,6 +253,7 @@ class KeyedMapping(ManifestField):
 
     def __init__(self, inner, *, key_pattern: re.Pattern | None = KEY_NAME, key_hint: str = KEY_NAME_HINT,
                  keys: Iterable[str] | None = None, non_empty: bool = False, **kwargs: Any):
+        self.inner = inner
         self.load_value = as_loader(inner)
         self.key_pattern = key_pattern
         self.key_hint = key_hint

@@ -110,13 +110,14 @@ class OneOf:
 @dataclass(frozen=True)
 class ListOf:
     """The value holds one or more items separated by commas, spaces or new lines, each
-    matching ``pattern``."""
+    matching ``pattern`` (``re.search``: the admin writes ``^…$`` to match a whole item)."""
     pattern: str
 
 
 @dataclass(frozen=True)
 class Regex:
-    """The whole value matches ``pattern``."""
+    """The value matches ``pattern`` (``re.search``: the admin writes ``^…$`` to match the
+    whole value)."""
     pattern: str
 
 
@@ -250,7 +251,7 @@ class CommentMatches:
 @dataclass(frozen=True)
 class RequesterTicketsWithin:
     """The requester created at least ``at_least`` tickets in the ``days`` days that end
-    at the escalation's time (the escalated ticket counts)."""
+    at the escalation's time."""
     days: int
     at_least: int
 
