@@ -97,24 +97,12 @@ def check_id(value: object, what: str = "Zendesk ID") -> int:
     return value
 
 
-class PositiveInt(ManifestField):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValidationError(f"{shown(value)} must be a whole number greater than zero")
-        return value
-
-
 class DurationField(ManifestField):
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             return parse_duration(value)
         except ValueError as error:
             raise ValidationError(str(error)) from None
-
-
-class RegexField(ManifestField):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return check_regex(value)
 
 
 def check_regex(value: object) -> str:
@@ -216,11 +204,10 @@ class Section(ManifestField):
 class Items(ManifestField):
     """A list; errors are keyed by index. Empty YAML (``key:``) is an empty list."""
 
-    def __init__(self, inner, *, non_empty: bool = False, allow_scalar: bool = False, **kwargs: Any):
+    def __init__(self, inner, *, non_empty: bool = False, **kwargs: Any):
         self.inner = inner
         self.load_item = as_loader(inner)
         self.non_empty = non_empty
-        self.allow_scalar = allow_scalar
         kwargs.setdefault("allow_none", True)
         super().__init__(**kwargs)
 
@@ -230,8 +217,6 @@ class Items(ManifestField):
         return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if self.allow_scalar and not isinstance(value, (list, tuple, Mapping)):
-            value = [value]
         if not isinstance(value, (list, tuple)):
             raise ValidationError(f"must be a list (- item lines, or [a, b]), not {shown(value)}")
         if self.non_empty and not value:

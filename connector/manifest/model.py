@@ -349,16 +349,10 @@ class Manifest:
                 return rank
         raise KeyError(key)
 
-    def written_fields(self) -> frozenset[str]:
-        """Logical fields the connector writes (and so rules and requirements must not read)."""
-        return written_field_names(t.name for tier in self.tiers for t in tier.targets)
-
 
 CONNECTOR_WRITTEN = ("tier", "escalation_level", "jira_status", "next_update_due_at")
-
-
-def written_field_names(target_names) -> frozenset[str]:
-    return frozenset(CONNECTOR_WRITTEN) | {f"{name}_due_at" for name in target_names}
+"""Logical fields the connector writes besides ``<target>_due_at``; rules and
+requirements may not read them."""
 
 
 PLACEHOLDER_IDS = range(990_000, 1_000_000)
