@@ -30,6 +30,10 @@ class Plugin:
     """(source, event_type) pairs this plugin knows about and deliberately drops."""
     jobs: Mapping[str, HandlerFn] = field(default_factory=dict)
     """Follow-up job handlers other code may enqueue by name (``<plugin>.<name>``)."""
+    listens: Mapping[str, str] = field(default_factory=dict)
+    """Topic -> the name of one of ``jobs``: queued (same lane, after the publishing job)
+    whenever a job publishes that topic. ``escalation.changed`` is published after every
+    change to an escalation's record or timeline (the Salesforce mirror listens)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Registry:
         self._table: dict[tuple[str, str], list[str]] = {}
         self._ignored: set[tuple[str, str]] = set()
         self._handlers: dict[str, HandlerFn] = {}
+        self._listeners: dict[str, list[str]] = {}
         for plugin in plugins:
             self.register(plugin)
 
@@ -61,6 +66,11 @@ class Registry:
                 raise ValueError(f"handler {name!r} is declared twice")
             self._handlers[name] = fn
         self._ignored |= set(plugin.ignores)
+        for topic, job_name in plugin.listens.items():
+            if job_name not in plugin.jobs:
+                raise ValueError(f"plugin {plugin.name!r} listens to {topic!r} with {job_name!r}, "
+                                 "which is not one of its jobs")
+            self._listeners.setdefault(topic, []).append(f"{plugin.name}.{job_name}")
 
     @property
     def plugins(self) -> tuple[Plugin, ...]:
@@ -73,6 +83,10 @@ class Registry:
         if (source, event_type) in self._ignored:
             return Route("ignored")
         return Route("unsupported")
+
+    def listeners(self, topic: str) -> tuple[str, ...]:
+        """Handler names queued when ``topic`` is published, in registration order."""
+        return tuple(self._listeners.get(topic, ()))
 
     def handler(self, name: str) -> HandlerFn:
         try:

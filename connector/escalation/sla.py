@@ -400,3 +400,41 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone — pass an aware datetime")
     return moment.astimezone(timezone.utc)
+
+
+# -- keeping state between events ---------------------------------------------------------
+
+def sla_to_dict(state: SlaState) -> dict:
+    """A JSON-ready form of ``state`` (instants as ISO 8601 UTC); :func:`sla_from_dict`
+    reads it back unchanged."""
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(timezone.utc).isoformat()
+
+    return {
+        "tier": state.tier,
+        "escalated_at": iso(state.escalated_at),
+        "next_update_due_at": iso(state.next_update_due_at),
+        "resolved_at": iso(state.resolved_at),
+        "targets": [
+            {"name": t.name, "due_at": iso(t.due_at), "at_risk_at": iso(t.at_risk_at), "met_at": iso(t.met_at),
+             "start_from": t.start_from, "started_at": iso(t.started_at)}
+            for t in state.targets
+        ],
+    }
+
+
+def sla_from_dict(data: Mapping) -> SlaState:
+    def when(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value).astimezone(timezone.utc)
+
+    return SlaState(
+        tier=data["tier"],
+        escalated_at=when(data["escalated_at"]),
+        next_update_due_at=when(data.get("next_update_due_at")),
+        resolved_at=when(data.get("resolved_at")),
+        targets=tuple(
+            TargetState(t["name"], when(t["due_at"]), when(t["at_risk_at"]), when(t.get("met_at")),
+                        t.get("start_from", ESCALATED), when(t.get("started_at")))
+            for t in data.get("targets", ())
+        ),
+    )

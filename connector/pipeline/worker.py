@@ -23,6 +23,7 @@ from connector.metrics import COUNTERS
 from connector.pipeline.context import JobContext
 from connector.pipeline.effects import Effects
 from connector.pipeline.queue import Job, JobQueue, LeaseLost, new_worker_id
+from connector.pipeline.timers import Scheduler
 from connector.registry import Registry
 from connector.store.models import inbound_events
 
@@ -38,10 +39,16 @@ class Worker:
     worker_id: str = field(default_factory=new_worker_id)
     poll_interval: float = 0.5
     on_job_done: Callable[[Job, str], None] | None = None  # tests and the demo observe with this
+    timer_interval: float = 5.0
+    """Seconds between looks for timers that fell due (SLA at-risk and breach): well
+    inside the 60 s within which a timer must fire."""
 
     def __post_init__(self):
         self.effects = Effects(self.queue.store, self.audit, self.queue.clock)
+        self.scheduler = Scheduler(self.queue)
+        self.services.setdefault("scheduler", self.scheduler)
         self._stop = threading.Event()
+        self._timers_checked = float("-inf")
 
     def stop(self) -> None:
         self._stop.set()
@@ -66,6 +73,11 @@ class Worker:
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     def run_once(self) -> bool:
+        if time.monotonic() - self._timers_checked >= self.timer_interval:
+            self._timers_checked = time.monotonic()
+            released = self.scheduler.release_due()
+            if released:
+                log.info("%s timer(s) fell due and were queued", released)
         job = self.queue.claim(self.worker_id)
         if job is None:
             return False
@@ -79,7 +91,8 @@ class Worker:
         outcome = "done"
         try:
             ctx = JobContext(job=job, event=self._event(job), queue=self.queue, audit=self.audit,
-                             effects=self.effects, services=self.services)
+                             effects=self.effects, services=self.services, scheduler=self.scheduler,
+                             registry=self.registry)
             self.registry.handler(job.handler)(ctx)
         except Exception as error:  # noqa: BLE001 - every failure is recorded, none escapes
             beat.stop()

@@ -62,13 +62,15 @@ class Store:
         """Bring the schema to the newest revision (``connector db upgrade``)."""
         from alembic import command
 
-        command.upgrade(alembic_config(self), "head")
+        # "heads": plugins may add migrations on branches of their own off a shared base.
+        command.upgrade(alembic_config(self), "heads")
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -165,3 +165,83 @@ metric_counters = Table(
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# -- escalation state (migration 0002) ----------------------------------------------------
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("ticket_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("state", String(12), nullable=False),  # open | blocked | resolved
+    Column("level", String(40), nullable=True),
+    Column("tier", String(10), nullable=True),
+    Column("rules", Text, nullable=True),  # JSON list: the rule names that decided the tier
+    Column("subject", Text, nullable=True),  # card numbers masked
+    Column("escalation_type", String(40), nullable=True),
+    Column("amount", String(40), nullable=True),
+    Column("currency", String(10), nullable=True),
+    Column("requester_id", BigInteger, nullable=True),
+    Column("organization_id", BigInteger, nullable=True),
+    Column("opened_at", UTCDateTime, nullable=True),  # first complete escalation
+    Column("escalated_at", UTCDateTime, nullable=True),  # latest transition: clocks count from it
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("sla", Text, nullable=True),  # JSON of connector.escalation.sla.SlaState
+    Column("last_transition", String(255), nullable=True),  # idempotency key of the last transition decided
+    Column("blocked_count", Integer, nullable=False, default=0),
+    Column("salesforce_state", String(12), nullable=True),  # pending | mirrored | unmatched
+    Column("salesforce_account_id", String(32), nullable=True),
+    Column("salesforce_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_escalations_state_updated", escalations.c.state, escalations.c.updated_at)
+Index("ix_escalations_organization", escalations.c.organization_id)
+
+escalation_events = Table(
+    "escalation_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ticket_id", BigInteger, nullable=False),
+    Column("key", String(255), nullable=False, unique=True),  # stable: the Salesforce external id
+    Column("kind", String(40), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False),  # one line for people, card numbers masked
+    Column("detail", Text, nullable=True),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("mirrored_at", UTCDateTime, nullable=True),  # when Salesforce last acknowledged it
+)
+Index("ix_escalation_events_ticket", escalation_events.c.ticket_id, escalation_events.c.id)
+
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("lane", String(200), nullable=False),
+    Column("handler", String(100), nullable=False),
+    Column("payload", Text, nullable=True),
+    Column("correlation_id", String(64), nullable=False),
+    Column("fire_at", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | released | cancelled
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime, nullable=True),
+    Column("job_id", BigId, nullable=True),
+)
+Index("ix_scheduled_jobs_state_fire_at", scheduled_jobs.c.state, scheduled_jobs.c.fire_at)
+
+jira_links = Table(
+    "jira_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ticket_id", BigInteger, nullable=False),
+    Column("issue_key", String(40), nullable=False),
+    Column("issue_id", String(40), nullable=True),
+    Column("status", String(80), nullable=True),
+    Column("resolution", String(80), nullable=True),
+    Column("created_by_connector", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("ticket_id", "issue_key", name="uq_jira_links_ticket_issue"),
+)
+Index("ix_jira_links_issue_key", jira_links.c.issue_key)
