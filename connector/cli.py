@@ -259,3 +259,9 @@ def audit_export(ticket, output):
 
 
 main.add_command(manifest_group, "manifest")
+
+# -- commands that live with their plugin or feature (one line each) -----------------------
+# plugins/salesforce/cli.py: `connector salesforce resync|backfill`
+# plugins/jira/cli.py:       (none yet)
+# plugins/zendesk/cli.py:    `connector zendesk-app package`, `connector zendesk fields`
+# connector/doctor.py, connector/demo.py: `connector doctor`, `connector demo`

@@ -53,6 +53,12 @@ class EscalationRecord:
     currency: str | None = None
     requester_id: int | None = None
     organization_id: int | None = None
+    account_ref: str | None = None
+    """The Zendesk side of ``salesforce.account_match`` (e.g. the organization's
+    ``external_id``), resolved when the escalation was decided; None when unknown."""
+    resolution: str | None = None
+    """``resolved``, ``denied`` or ``referred`` once solved (tags ``escalation_denied`` /
+    ``escalation_referred`` on the ticket say which; otherwise resolved)."""
     opened_at: datetime | None = None
     escalated_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -198,6 +204,7 @@ def _row(record: EscalationRecord) -> dict[str, Any]:
         "rules": json.dumps(list(record.rules)), "subject": record.subject,
         "escalation_type": record.escalation_type, "amount": record.amount, "currency": record.currency,
         "requester_id": record.requester_id, "organization_id": record.organization_id,
+        "account_ref": record.account_ref, "resolution": record.resolution,
         "opened_at": record.opened_at, "escalated_at": record.escalated_at, "resolved_at": record.resolved_at,
         "sla": json.dumps(sla_to_dict(record.sla)) if record.sla is not None else None,
         "last_transition": record.last_transition, "blocked_count": record.blocked_count,
@@ -213,6 +220,7 @@ def _record(row: Any) -> EscalationRecord:
         rules=tuple(json.loads(row["rules"])) if row["rules"] else (), subject=row["subject"],
         escalation_type=row["escalation_type"], amount=row["amount"], currency=row["currency"],
         requester_id=row["requester_id"], organization_id=row["organization_id"],
+        account_ref=row["account_ref"], resolution=row["resolution"],
         opened_at=row["opened_at"], escalated_at=row["escalated_at"], resolved_at=row["resolved_at"],
         sla=sla_from_dict(json.loads(row["sla"])) if row["sla"] else None,
         last_transition=row["last_transition"], blocked_count=int(row["blocked_count"] or 0),

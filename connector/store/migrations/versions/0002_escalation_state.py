@@ -43,6 +43,8 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=10), nullable=True),
     sa.Column('requester_id', sa.BigInteger(), nullable=True),
     sa.Column('organization_id', sa.BigInteger(), nullable=True),
+    sa.Column('account_ref', sa.String(length=255), nullable=True),
+    sa.Column('resolution', sa.String(length=12), nullable=True),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
