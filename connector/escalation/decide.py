@@ -213,18 +213,18 @@ def _escalated_note(
         lines.append(f"Tier was {previous.strip()}.")
 
     lines.append("")
-    lines.append(f"Due (escalated {_when(sla.escalated_at, calendars.always_open)}):")
+    lines.append(f"Due (escalated {when_text(sla.escalated_at, calendars.always_open)}):")
     targets = {target.name: target for target in tier.targets}
     for due in due_times:
         target = targets[due.target]
         amount, clock = _within(target.within, target.calendar)
-        text = (f"- {_target_title(ticket, target)}: {_when(due.due_at, calendars.get(due.calendar_name))} "
+        text = (f"- {_target_title(ticket, target)}: {when_text(due.due_at, calendars.get(due.calendar_name))} "
                 f"({amount}, {clock})")
         if sla.target(due.target).is_met and isinstance(target.met_when, FieldSet):
             text += f" — already met: {ticket.title(target.met_when.field)} is filled in"
         lines.append(text)
     assert sla.next_update_due_at is not None
-    lines.append(f"- Next customer update: {_when(sla.next_update_due_at, calendars.always_open)} "
+    lines.append(f"- Next customer update: {when_text(sla.next_update_due_at, calendars.always_open)} "
                  f"(every {tier.update_every}; each public reply moves it)")
     for target in tier.targets:
         if target.start_from != "escalated":
@@ -254,12 +254,14 @@ def _heading(manifest: Manifest, level: Level, current_level: str | None) -> str
 
 def _target_title(ticket: TicketSnapshot, target: Target) -> str:
     """The due field's Zendesk title when the ticket knows it, else the target's name."""
-    title = ticket.field_titles.get(target.due_field)
-    if title:
-        return title
-    if len(target.name) <= 3:
-        return target.name.upper()  # rca, pir: abbreviations
-    return target.name.replace("_", " ").capitalize()
+    return ticket.field_titles.get(target.due_field) or target_label(target.name)
+
+
+def target_label(name: str) -> str:
+    """A target's name for people: ``rca`` → ``RCA``, ``first_response`` → ``First response``."""
+    if len(name) <= 3:
+        return name.upper()  # rca, pir: abbreviations
+    return name.replace("_", " ").capitalize()
 
 
 def _within(within: Duration, calendar_name: str) -> tuple[str, str]:
@@ -273,7 +275,7 @@ def _within(within: Duration, calendar_name: str) -> tuple[str, str]:
     return f"{within} of opening hours", f"{calendar_name} calendar"
 
 
-def _when(moment: datetime, calendar: BusinessCalendar) -> str:
+def when_text(moment: datetime, calendar: BusinessCalendar) -> str:
     """``Mon 23 Nov 10:30 EST``: the instant in the calendar's zone, at a glance."""
     local = calendar.local(moment)
     return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"

@@ -136,6 +136,12 @@ def rule_windows(manifest: Manifest) -> frozenset[int]:
     )
 
 
+def rule_conditions(manifest: Manifest) -> Iterator[Condition]:
+    """Every leaf condition of every rule (what the plugin must fetch facts for)."""
+    for rule in manifest.rules:
+        yield from _leaves(rule.when)
+
+
 def _leaves(condition: Condition) -> Iterator[Condition]:
     if isinstance(condition, (AllOf, AnyOf)):
         for child in condition.conditions:

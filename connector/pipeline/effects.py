@@ -82,6 +82,14 @@ class Effects:
             conn.execute(update(effects).where(effects.c.key == key).values(
                 state="done", result=json.dumps(result, sort_keys=True, default=str), updated_at=self.clock()))
 
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The recorded result of a finished effect; None unless ``key`` is ``done``."""
+        with self.store.connect() as conn:
+            row = conn.execute(select(effects.c.state, effects.c.result).where(effects.c.key == key)).first()
+        if row is None or row.state != "done":
+            return None
+        return json.loads(row.result) if row.result else {}
+
     def state(self, key: str) -> str | None:
         with self.store.connect() as conn:
             return conn.execute(select(effects.c.state).where(effects.c.key == key)).scalar()

@@ -198,6 +198,25 @@ class Escalations:
                          .values(mirrored_at=at or self.clock()))
 
 
+def record_to_json(record: EscalationRecord) -> dict[str, Any]:
+    """A JSON-ready form of ``record`` (for job payloads and effect results)."""
+    data = _row(record)
+    data["rules"] = list(record.rules)
+    data["sla"] = sla_to_dict(record.sla) if record.sla is not None else None
+    for key in ("opened_at", "escalated_at", "resolved_at", "created_at", "updated_at"):
+        data[key] = data[key].isoformat() if data[key] is not None else None
+    return data
+
+
+def record_from_json(data: dict[str, Any]) -> EscalationRecord:
+    row = dict(data)
+    row["rules"] = json.dumps(row.get("rules") or [])
+    row["sla"] = json.dumps(row["sla"]) if row.get("sla") else None
+    for key in ("opened_at", "escalated_at", "resolved_at", "created_at", "updated_at"):
+        row[key] = datetime.fromisoformat(row[key]) if row.get(key) else None
+    return _record(row)
+
+
 def _row(record: EscalationRecord) -> dict[str, Any]:
     return {
         "ticket_id": record.ticket_id, "state": record.state, "level": record.level, "tier": record.tier,

@@ -46,6 +46,10 @@ class TicketWrite:
     note: str | None = None
     """An internal note; the key's marker line is appended when it is not there yet."""
     public: bool = False
+    memo: Mapping[str, Any] = field(default_factory=dict)
+    """What the caller needs to finish its work after the write (the decision, say); kept
+    with the effect's result, so a replay after a crash gets it back without deciding
+    again on a ticket the write has since changed."""
 
     @property
     def empty(self) -> bool:
@@ -58,9 +62,16 @@ class WriteOutcome:
     written: bool
     """False when ``decide`` chose nothing (or nothing would change)."""
     result: dict[str, Any]
-    snapshot: TicketSnapshot
-    """The ticket as read before the (last) decision."""
+    snapshot: TicketSnapshot | None
+    """The ticket as read before the (last) decision; None on a replay."""
     write: TicketWrite | None
+    replayed: bool = False
+    """The write had been made by an earlier attempt of this job: nothing was read or
+    written now, and ``memo`` is what that attempt decided."""
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        return dict(self.result.get("memo") or (self.write.memo if self.write else {}) or {})
 
 
 Decide = Callable[[Mapping[str, Any], TicketSnapshot], "TicketWrite | None"]
@@ -76,6 +87,9 @@ def write_ticket(ctx: JobContext, ticket_id: int, *, key: str, action: str, why:
     manifest = ctx.services["manifest"]
     fields = manifest.zendesk.fields
     marker = note_marker(key)
+    done = ctx.effects.result(key)
+    if done is not None:
+        return WriteOutcome(True, done, None, None, replayed=True)
     for attempt in range(MAX_CONFLICTS):
         raw = client.get_ticket(ticket_id)
         org = None
@@ -101,13 +115,14 @@ def write_ticket(ctx: JobContext, ticket_id: int, *, key: str, action: str, why:
             return {"ticket_id": ticket_id, "updated_at": updated.get("updated_at"),
                     "fields": sorted(write.fields), "tags_add": sorted(write.tags_add),
                     "tags_remove": sorted(write.tags_remove), "note": bool(note),
-                    "custom_status_id": write.custom_status_id}
+                    "custom_status_id": write.custom_status_id, "memo": dict(write.memo)}
 
-        def recover(since=since) -> dict[str, Any] | None:
+        def recover(since=since, write=write) -> dict[str, Any] | None:
             if note is None:
                 return None  # field and tag writes are safe to repeat: they set, not add
             found = client.find_comment_with_marker(ticket_id, marker, since=since)
-            return None if found is None else {"ticket_id": ticket_id, "comment_id": found.get("id")}
+            return None if found is None else {"ticket_id": ticket_id, "comment_id": found.get("id"),
+                                               "memo": dict(write.memo)}
 
         try:
             result = ctx.effects.once(key, system="zendesk", action=action, perform=perform, recover=recover,
