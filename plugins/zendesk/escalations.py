@@ -233,19 +233,24 @@ class _Handling:
         return self._follow(ticket, record)
 
     def _is_transition(self, level: Level) -> bool:
+        """Whether this event, with the ticket now in ``level``'s status, is an entry
+        into the level. A ``custom_status_changed`` is one only if the status it names is
+        still the ticket's (else it is stale: a later event carries the newer change);
+        ``status_changed`` and triggers, which do not name the custom status, are one
+        when the ticket is in a level the escalation is not at; other events only
+        complete an attempt left incomplete under ``on_incomplete: flag``."""
         record = self.record
         this = transition_id(level, self.at)
         if record is not None and record.last_transition in (this, BLOCKED_PREFIX + this):
             return False  # the other event of the same save, or this event again
-        if self._entered(level):
-            return True
-        if record is None:
-            return self.event.event_type in TRANSITION_EVENTS
-        if record.state == BLOCKED or (record.last_transition or "").startswith(f"{BLOCKED_PREFIX}{level.name}@"):
-            return True  # completing a turned-back attempt (repeats of an incomplete one stay silent)
-        if self.event.event_type in TRANSITION_EVENTS:
-            return record.level != level.name or record.state == RESOLVED
-        return False
+        pending = record is not None and (record.state == BLOCKED or (record.last_transition or "").startswith(
+            f"{BLOCKED_PREFIX}{level.name}@"))
+        event_type = self.event.event_type
+        if event_type == "ticket.custom_status_changed":
+            return self._entered(level)
+        if event_type in TRANSITION_EVENTS:
+            return record is None or pending or record.level != level.name or record.state == RESOLVED
+        return pending and self.manifest.zendesk.on_incomplete == "flag"
 
     def _entered(self, level: Level) -> bool:
         """This event is the ticket's custom status changing into ``level``'s."""

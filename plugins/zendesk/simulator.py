@@ -68,12 +68,11 @@ Test helpers: :meth:`add_user`, :meth:`add_organization`, :meth:`add_ticket_fiel
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import math
 import re
 import shlex
+import threading
 import time
 import uuid
 from copy import deepcopy
@@ -83,6 +82,7 @@ from typing import Any, Callable, Iterable, Mapping
 import requests
 from flask import Response, request
 
+from connector.signing import sign_zendesk
 from connector.simulation import Simulator, json_response, rebasing_session
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
@@ -131,13 +131,6 @@ def normalise_tags(tags: Iterable[Any]) -> list[str]:
 
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def sign_zendesk(body: bytes, secret: str, timestamp: str) -> str:
-    """base64(HMAC-SHA256(secret, timestamp + body)), the ``X-Zendesk-Webhook-Signature``
-    (same name and argument order as ``connector.signing.sign_zendesk``)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
 
 
 def post_signed(url: str, body: Mapping[str, Any] | bytes, secret: str, *,
@@ -295,6 +288,8 @@ class ZendeskSimulator(Simulator):
     # state -------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
+        self.emitted: list[dict] = []
+        self._subscription: tuple[str, str | None] | None = None
         self.users: dict[int, dict] = {}
         self.organizations: dict[int, dict] = {}
         self.ticket_fields: dict[int, dict] = {}
@@ -861,10 +856,60 @@ class ZendeskSimulator(Simulator):
                                         "value": deepcopy(new["fields"].get(field_id)),
                                         "previous_value": deepcopy(ticket["fields"].get(field_id))})
         new["updated_at"] = moment
+        previous = deepcopy(ticket)
         ticket.clear()
         ticket.update(new)
         self._audits[ticket["id"]].append(audit)
+        self._emit_changes(previous, ticket, audit, author_id, moment)
         return audit, ", ".join(f"ignored unknown custom field {i}" for i in warnings)
+
+    # event subscriptions ----------------------------------------------------------------
+
+    def subscribe(self, url: str | None, secret: str | None = None) -> None:
+        """Send event-subscribed webhooks for every ticket change to ``url``, signed with
+        ``secret``, as Zendesk does (including the connector's own writes: its loop guard
+        must ignore them). ``None`` stops sending; events are still kept in :attr:`emitted`."""
+        self._subscription = (url, secret) if url else None
+
+    def take_emitted(self) -> list[dict]:
+        """The envelopes emitted since the last call (oldest first), and forget them."""
+        with self.lock:
+            taken, self.emitted = self.emitted, []
+            return taken
+
+    def _emit_changes(self, before: dict, after: dict, audit: dict, author_id: int, moment: datetime) -> None:
+        events: list[tuple[str, dict]] = []
+        for event in audit["events"]:
+            if event.get("type") == "Comment":
+                author = self.users.get(event.get("author_id"), {})
+                events.append(("ticket.comment_added", {"comment": {
+                    "id": str(event["id"]), "body": event.get("body"), "is_public": event.get("public"),
+                    "author": {"id": str(event.get("author_id")), "is_staff": author.get("role") in ("agent", "admin"),
+                               "name": author.get("name")}}}))
+        if after["custom_status_id"] != before["custom_status_id"]:
+            events.append(("ticket.custom_status_changed", {"current": str(after["custom_status_id"]),
+                                                             "previous": str(before["custom_status_id"])}))
+        if after["status"] != before["status"]:
+            events.append(("ticket.status_changed", {"current": after["status"].upper(),
+                                                      "previous": before["status"].upper()}))
+        for field_id in sorted(set(after["fields"]) | set(before["fields"])):
+            old, new = before["fields"].get(field_id), after["fields"].get(field_id)
+            if old != new and field_id in self.ticket_fields:
+                field = self.ticket_fields[field_id]
+                events.append(("ticket.custom_field_changed", {
+                    "custom_field": {"id": str(field_id), "title": field["title"], "type": field["type"]},
+                    "current": {"value": new}, "previous": {"value": old}}))
+        if after["tags"] != before["tags"]:
+            events.append(("ticket.tags_changed", {
+                "tags_added": [t for t in after["tags"] if t not in before["tags"]],
+                "tags_removed": [t for t in before["tags"] if t not in after["tags"]]}))
+        for event_type, event in events:
+            envelope = event_envelope(after, event_type, event, account_id=self.account_id, actor_id=author_id,
+                                      time=moment)
+            self.emitted.append(envelope)
+            if self._subscription is not None:
+                url, secret = self._subscription
+                threading.Thread(target=_deliver, args=(url, envelope, secret), daemon=True).start()
 
     def _new_audit(self, ticket: dict, author_id: int, channel: str, moment: datetime) -> dict:
         return {"id": self._next("event"), "ticket_id": ticket["id"], "created_at": iso(moment),
@@ -997,6 +1042,13 @@ def _stored_value(field: dict, value: Any) -> Any:
     return deepcopy(value)
 
 
+def _deliver(url: str, envelope: dict, secret: str | None) -> None:
+    try:
+        post_signed(url, envelope, secret or "", timeout=10)
+    except requests.RequestException:
+        pass  # Zendesk would retry; tests and the demo read ``emitted`` too
+
+
 def event_envelope(ticket: Mapping[str, Any], event_type: str, event: Mapping[str, Any], *,
                    account_id: int, actor_id: int | None = None, event_id: str | None = None,
                    time: datetime | None = None) -> dict:
@@ -1038,3 +1090,37 @@ def event_envelope(ticket: Mapping[str, Any], event_type: str, event: Mapping[st
         "type": f"zen:event-type:{short}",
         "zendesk_event_version": "2022-11-06",
     }
+
+
+# setting up an account as an admin would ---------------------------------------------------
+
+_FIELD_TYPES_BY_FORMAT = {"text": "text", "textarea": "textarea", "date": "date", "checkbox": "checkbox",
+                          "dropdown": "tagger", "integer": "integer", "decimal": "decimal"}
+_DEFAULT_OPTIONS = {"transaction_status": ["pending", "failed", "completed", "returned", "reversed"]}
+
+
+def install_manifest(sim: ZendeskSimulator, manifest: Any, *, level_category: str = "open") -> Any:
+    """Create the manifest's ticket fields and level statuses in ``sim`` and return the
+    manifest with the placeholder ids replaced by the new ones — what an admin does
+    before the connector goes live (and what ``connector demo`` does on its simulator).
+
+    Dropdown options come from the manifest's ``one_of`` validation for that field
+    (as lowercase tags, as Zendesk stores them)."""
+    from dataclasses import replace
+
+    from connector.manifest.model import FieldRef, FrozenMap, Level, OneOf
+
+    fields = {}
+    for name, ref in manifest.zendesk.fields.items():
+        title = name.replace("_", " ").capitalize()
+        options: list[str] = []
+        if ref.format == "dropdown":
+            check = manifest.requirements.validate.get(name)
+            values = check.values if isinstance(check, OneOf) else _DEFAULT_OPTIONS.get(name, ["yes", "no"])
+            options = [str(v).lower() for v in values]
+        tag = name if ref.format == "checkbox" else None
+        created = sim.add_ticket_field(title, _FIELD_TYPES_BY_FORMAT[ref.format], options=options, tag=tag)
+        fields[name] = FieldRef(created["id"], ref.format)
+    levels = tuple(Level(level.name, sim.add_custom_status(f"Escalated – {level.name}", level_category)["id"])
+                   for level in manifest.zendesk.levels)
+    return replace(manifest, zendesk=replace(manifest.zendesk, fields=FrozenMap(fields), levels=levels))
