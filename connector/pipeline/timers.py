@@ -26,7 +26,7 @@ from sqlalchemy import and_, select, update
 
 from connector.pipeline.queue import JobQueue
 from connector.store import Store
-from connector.store.models import scheduled_jobs, utcnow
+from connector.store.models import scheduled_jobs
 
 PENDING, RELEASED, CANCELLED = "pending", "released", "cancelled"
 

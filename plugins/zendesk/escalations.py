@@ -32,7 +32,6 @@ since changed.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 

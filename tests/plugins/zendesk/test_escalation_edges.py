@@ -5,38 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import pytest
 
 from connector.manifest import load_manifest
-from plugins.zendesk.simulator import ZendeskSimulator
 from tests.support.desk import COMPLETE_FINANCIAL, SHIPPED_MANIFEST, Desk
 from tests.support.webhooks import zendesk_headers
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ZendeskSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-def make_desk(server, database_url):
-    desks = []
-
-    def make(**kwargs):
-        server.reset()
-        desk = Desk(server, database_url, **kwargs)
-        desks.append(desk)
-        return desk
-
-    yield make
-    for desk in desks:
-        desk.close()
-
-
-@pytest.fixture
-def desk(make_desk):
-    return make_desk()
 
 
 def post_trigger(desk: Desk, ticket_id: int, *, actor_id: int, invocation: str) -> int:

@@ -6,24 +6,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 
-from plugins.zendesk.simulator import ZendeskSimulator
 from tests.support.desk import COMPLETE_FINANCIAL, Desk
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ZendeskSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-def desk(server, database_url):
-    server.reset()
-    d = Desk(server, database_url)
-    yield d
-    d.close()
 
 
 def ticket_puts(desk: Desk, ticket_id: int):
