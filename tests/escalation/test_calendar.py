@@ -7,7 +7,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from connector.escalation.calendar import BusinessCalendar, CountryHolidays, holiday_dates
+from connector.escalation.calendar import (
+    BusinessCalendar,
+    CountryHolidays,
+    holiday_dates,
+)
 from connector.escalation.durations import Duration, parse_duration
 
 from .calendar_support import (

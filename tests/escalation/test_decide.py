@@ -5,22 +5,27 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from connector.escalation.decide import (
-    BLOCKED_TAG, Blocked, Escalated, decide_transition, note_marker, tier_tag,
+    BLOCKED_TAG,
+    Blocked,
+    Escalated,
+    decide_transition,
+    note_marker,
+    tier_tag,
 )
 from connector.escalation.requirements import Missing
-from connector.escalation.sla import CalendarSet, apply_public_reply, apply_status, due_field_writes
+from connector.escalation.sla import (
+    apply_public_reply,
+    apply_status,
+    due_field_writes,
+)
 from connector.escalation.ticket import RuleFacts, TicketSnapshot
-from connector.manifest import load_manifest
+from tests.escalation.shipped import CALENDARS, SHIPPED, TITLES
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = load_manifest(REPO / "manifest" / "connector.yaml")
-CALENDARS = CalendarSet.from_manifest(SHIPPED)
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
 L2, CIO, CEO = (level.custom_status_id for level in SHIPPED.zendesk.levels)
@@ -30,23 +35,6 @@ PAN = "4111111111111111"
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=NY)
 
-TITLES = {
-    "customer_id": "Customer ID",
-    "issue_summary": "Issue summary",
-    "timeline": "Timeline",
-    "actions_taken": "Actions taken",
-    "escalation_reason": "Why escalating",
-    "escalation_type": "Escalation type",
-    "amount": "Amount",
-    "currency": "Currency",
-    "transaction_ids": "Transaction IDs",
-    "transaction_status": "Transaction status",
-    "urgent": "Urgent",
-    "urgency_reason": "Urgency reason",
-    "signal": "Escalation signal",
-    "bridge_opened": "Bridge opened",
-    "bridge_due_at": "Bridge due",
-}
 GENERAL = {
     "customer_id": "CUST-1042",
     "issue_summary": "Payment run did not start",

@@ -3,19 +3,21 @@ timers' plan, and the state codec the plugin stores between events."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.escalation.follow import AT_RISK, BREACH, follow_ticket, resolution_of, timer_plan
-from connector.escalation.sla import CalendarSet, sla_from_dict, sla_to_dict, start_sla
+from connector.escalation.follow import (
+    AT_RISK,
+    BREACH,
+    follow_ticket,
+    resolution_of,
+    timer_plan,
+)
+from connector.escalation.sla import sla_from_dict, sla_to_dict, start_sla
 from connector.escalation.ticket import TicketSnapshot
-from connector.manifest import load_manifest
+from tests.escalation.shipped import CALENDARS, SHIPPED
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = load_manifest(REPO / "manifest" / "connector.yaml")
-CALENDARS = CalendarSet.from_manifest(SHIPPED)
 MONDAY_10_NY = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 
 

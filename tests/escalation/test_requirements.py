@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,34 +14,15 @@ from hypothesis import strategies as st
 
 from connector.escalation.requirements import Missing, check_requirements
 from connector.escalation.ticket import TicketSnapshot
-from connector.manifest import Level, load_manifest, parse_manifest
+from connector.manifest import Level, parse_manifest
+from tests.escalation.shipped import SHIPPED, TITLES
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = load_manifest(REPO / "manifest" / "connector.yaml")
 L2 = SHIPPED.zendesk.levels[0]
 CEO = SHIPPED.zendesk.levels[-1]
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 PAN = "4111111111111111"
 FAST = settings(derandomize=True, database=None, max_examples=60, deadline=None)
 
-TITLES = {
-    "customer_id": "Customer ID",
-    "issue_summary": "Issue summary",
-    "timeline": "Timeline",
-    "actions_taken": "Actions taken",
-    "escalation_reason": "Why escalating",
-    "escalation_type": "Escalation type",
-    "amount": "Amount",
-    "currency": "Currency",
-    "transaction_ids": "Transaction IDs",
-    "transaction_status": "Transaction status",
-    "violation_type": "Violation type",
-    "evidence": "Evidence",
-    "risk_assessment": "Risk assessment",
-    "urgent": "Urgent",
-    "urgency_reason": "Urgency reason",
-    "signal": "Escalation signal",
-}
 GENERAL = {
     "customer_id": "CUST-1042",
     "issue_summary": "Payment run did not start",

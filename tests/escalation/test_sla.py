@@ -7,7 +7,6 @@ so Thursday 2026-11-26, Thanksgiving, is closed).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,16 +14,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.escalation.sla import (
-    CalendarSet, DueTime, SlaState, TargetState, apply_field_set, apply_public_reply, apply_status, build_calendar,
-    due_field_writes, filled_fields, format_for_field, next_update_due, plan_targets, start_resolved_targets,
+    CalendarSet,
+    DueTime,
+    SlaState,
+    TargetState,
+    apply_field_set,
+    apply_public_reply,
+    apply_status,
+    build_calendar,
+    due_field_writes,
+    filled_fields,
+    format_for_field,
+    next_update_due,
+    plan_targets,
+    start_resolved_targets,
     start_sla,
 )
 from connector.escalation.ticket import TicketSnapshot
-from connector.manifest import load_manifest, parse_manifest
+from connector.manifest import parse_manifest
+from tests.escalation.shipped import CALENDARS, SHIPPED
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = load_manifest(REPO / "manifest" / "connector.yaml")
-CALENDARS = CalendarSet.from_manifest(SHIPPED)
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
 FAST = settings(derandomize=True, database=None, max_examples=60, deadline=None)

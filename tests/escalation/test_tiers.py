@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.escalation.ticket import RuleFacts, TicketSnapshot
-from connector.escalation.tiers import TierDecision, classify, describe_rule, matches, rule_windows
+from connector.escalation.tiers import (
+    TierDecision,
+    classify,
+    describe_rule,
+    matches,
+    rule_windows,
+)
 from connector.manifest import Rule, TagCondition, load_manifest, parse_manifest
 
 REPO = Path(__file__).resolve().parents[2]
