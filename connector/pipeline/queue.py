@@ -24,19 +24,25 @@ A dead job does not block its lane; ``retry`` puts it back in line at its place.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
 
 from connector.events import InboundEvent
 from connector.pipeline.retry import RetryPolicy
-from connector.store import Store
+from connector.store import Store, _dialect_insert
 from connector.store.models import inbound_events, jobs, lanes, utcnow
+
+log = logging.getLogger("connector.queue")
 
 ACTIVE = ("pending", "running")
 
@@ -70,6 +76,37 @@ class LeaseLost(Exception):
     """Another worker took the lane over (our lease expired); our result is discarded."""
 
 
+@dataclass(frozen=True)
+class _ProducerStatements:
+    """The producing side's statements, built once per dialect and executed with a dict
+    of values. SQLAlchemy then compiles each once (its compiled cache is keyed by the
+    statement); a statement built anew per call (``insert().values(**row)``) is keyed
+    and compiled again every time, which cost more CPU than the database's work."""
+
+    insert_event: Executable  # ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id
+    insert_job: Executable  # RETURNING id
+    insert_job_once: Executable  # ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+    wake_lane: Executable  # upsert; keeps an earlier next_run_at
+
+
+@lru_cache(maxsize=None)
+def _producer_statements(dialect: str) -> _ProducerStatements:
+    lane = _dialect_insert(dialect, lanes)
+    return _ProducerStatements(
+        insert_event=_dialect_insert(dialect, inbound_events)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(inbound_events.c.id),
+        insert_job=jobs.insert().returning(jobs.c.id),
+        insert_job_once=_dialect_insert(dialect, jobs)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(jobs.c.id),
+        wake_lane=lane.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"next_run_at": func.coalesce(lanes.c.next_run_at, lane.excluded.next_run_at)},
+        ),
+    )
+
+
 class JobQueue:
     def __init__(
         self,
@@ -100,33 +137,46 @@ class JobQueue:
         A redelivered event (same source and dedupe key) stores nothing and returns
         ``EnqueueResult(None, ())``. ``stored_event`` is what is kept of the event
         (already masked by the caller); it defaults to ``event.to_json()``.
+
+        A connection found dead mid-transaction (the database restarted) is retried
+        once on a fresh one. That is safe even if the lost transaction did commit: the
+        retry then finds the event and answers "duplicate", and its jobs were
+        committed with it.
         """
         now = self.clock()
+        handlers = tuple(handlers)
+        row = {
+            "source": event.source,
+            "dedupe_key": event.dedupe_key[:200],
+            "event_type": event.event_type,
+            "subject_key": event.subject_key,
+            "ticket_id": event.ticket_id,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+            "correlation_id": correlation_id,
+            "event": json.dumps(stored_event or event.to_json(), sort_keys=True),
+        }
+        try:
+            return self._store_event(row, handlers, now)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.warning("store connection lost while enqueueing %s %s; trying once more",
+                        event.source, row["dedupe_key"])
+            return self._store_event(row, handlers, now)
+
+    def _store_event(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
         with self.store.begin() as conn:
-            event_id = self.store.insert_ignoring_conflict(
-                conn,
-                inbound_events,
-                {
-                    "source": event.source,
-                    "dedupe_key": event.dedupe_key[:200],
-                    "event_type": event.event_type,
-                    "subject_key": event.subject_key,
-                    "ticket_id": event.ticket_id,
-                    "occurred_at": event.occurred_at,
-                    "received_at": now,
-                    "correlation_id": correlation_id,
-                    "event": json.dumps(stored_event or event.to_json(), sort_keys=True),
-                },
-                ["source", "dedupe_key"],
-            )
+            event_id = conn.execute(self._sql.insert_event, row).scalar()
             if event_id is None:
                 return EnqueueResult(None, ())
+            lane, correlation_id = row["subject_key"], row["correlation_id"]
             ids = tuple(
-                self._insert_job(conn, event.subject_key, name, correlation_id, now, event_id=event_id)
+                self._insert_job(conn, lane, name, correlation_id, now, event_id=event_id)
                 for name in handlers
             )
             if ids:
-                self._wake_lane(conn, event.subject_key, now)
+                self._wake_lane(conn, lane, now)
             return EnqueueResult(event_id, ids)
 
     def enqueue(
@@ -156,6 +206,10 @@ class JobQueue:
             self._wake_lane(conn, lane, now)
         return job_id
 
+    @property
+    def _sql(self) -> "_ProducerStatements":
+        return _producer_statements(self.store.dialect)
+
     def _insert_job(self, conn, lane, handler, correlation_id, now, *, event_id=None,
                     payload=None, dedupe_key=None) -> int | None:
         values = {
@@ -171,18 +225,12 @@ class JobQueue:
             "created_at": now,
         }
         if dedupe_key is None:
-            return conn.execute(jobs.insert().values(**values).returning(jobs.c.id)).scalar_one()
-        return self.store.insert_ignoring_conflict(conn, jobs, values, ["dedupe_key"])
+            return conn.execute(self._sql.insert_job, values).scalar_one()
+        return conn.execute(self._sql.insert_job_once, values).scalar()
 
     def _wake_lane(self, conn: Connection, lane: str, at: datetime) -> None:
         # Keeps an earlier next_run_at: a new job never overtakes the lane's head.
-        self.store.upsert(
-            conn,
-            lanes,
-            {"key": lane, "next_run_at": at},
-            ["key"],
-            {"next_run_at": func.coalesce(lanes.c.next_run_at, at)},
-        )
+        conn.execute(self._sql.wake_lane, {"key": lane, "next_run_at": at})
 
     # -- consuming -----------------------------------------------------------------
 

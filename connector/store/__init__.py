@@ -7,13 +7,15 @@ them. On PostgreSQL the claim query uses ``FOR UPDATE SKIP LOCKED``.
 """
 from __future__ import annotations
 
+import os
+import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
 
 from connector.store import models
 
@@ -99,11 +101,32 @@ def _dialect_insert(dialect: str, table):
     return insert(table)
 
 
+IDLE_PING_SECONDS = 10.0
+"""A pooled connection that sat unused this long is pinged before it is handed out."""
+
+
 def _make_engine(url: str, pool_size: int) -> Engine:
+    """One pooled engine per process, on either back-end.
+
+    Connections are kept open and reused (SQLite too: a new SQLite connection and its
+    PRAGMAs cost more CPU than the webhook's whole transaction). Two things make that
+    safe:
+
+    - **fork**: a process forked after the engine was built (gunicorn with
+      ``--preload``, say) drops the pooled connections it inherited without closing
+      them, so parent and child never share a handle (:func:`_drop_inherited_connections`).
+    - **lost connections** (the database restarted, a proxy dropped an idle one): a
+      connection idle for more than :data:`IDLE_PING_SECONDS` is pinged when it is
+      checked out and replaced if dead. A busy one is not pinged (that round trip on
+      every transaction is what ``pool_pre_ping`` costs); if it turns out dead mid-use,
+      SQLAlchemy invalidates it and every connection pooled before it, and the caller
+      sees ``DBAPIError.connection_invalidated`` (the webhook intake then retries once).
+    """
     if url.startswith("sqlite"):
-        # NullPool: a fresh connection per use is cheap for SQLite and keeps forked
-        # gunicorn workers from sharing a handle.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        # check_same_thread=False: a pooled connection serves one thread at a time, but
+        # not always the thread that opened it.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                               connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -117,9 +140,42 @@ def _make_engine(url: str, pool_size: int) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine, IDLE_PING_SECONDS)
+    _ENGINES.add(engine)  # for _drop_inherited_connections
+    return engine
 
-        return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            # The pool discards this connection and checks out a fresh one.
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
+
+
+_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def _drop_inherited_connections() -> None:
+    """In a forked child: forget every pooled connection inherited from the parent."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)  # the parent still uses them: abandon, do not close
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
 def alembic_config(store: Store):
