@@ -15,4 +15,9 @@ def default_registry(settings: Any, manifest: Any) -> Registry:
     from plugins.zendesk import plugin as zendesk
     from plugins.jira import plugin as jira
 
-    return Registry([zendesk.build(settings, manifest), jira.build(settings, manifest)])
+    from plugins.salesforce import plugin as salesforce
+
+    plugins = [zendesk.build(settings, manifest), jira.build(settings, manifest)]
+    if salesforce.enabled(settings, manifest):
+        plugins.append(salesforce.build(settings, manifest))
+    return Registry(plugins)

@@ -30,6 +30,8 @@ Routes, under ``/services/data/v{version}/`` (any version from 20.0 to 62.0):
     ``allOrNone``), ``POST composite`` (up to 25 subrequests, ``@{ref.path}`` references,
     ``allOrNone`` rolls everything back), ``GET query?q=`` (see :func:`parse_soql`),
     ``GET limits``. ``GET /services/data/`` lists versions without authentication.
+    ``POST /services/oauth2/token`` answers the JWT bearer grant for the connected apps
+    :meth:`SalesforceSimulator.allow_jwt` registered, with a new token each time.
 
 Errors are JSON lists ``[{"message", "errorCode", "fields"?}]`` as Salesforce sends them:
 unknown field ``INVALID_FIELD``, the external ID field in an upsert body ``INVALID_FIELD``,
@@ -279,6 +281,10 @@ class SalesforceSimulator(Simulator):
                  port: int = 0):
         self.access_token = access_token
         self.daily_limit = daily_limit
+        self.jwt_clients: dict[str, Any] = {}
+        """consumer key → PEM public key (or certificate) accepted by ``/services/oauth2/token``."""
+        self.jwt_users: set[str] = set()
+        self.tokens_issued = 0
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._schema_spec = deepcopy(dict(schema or {"Account": {"fields": {}}}))
         super().__init__(port)
@@ -286,6 +292,7 @@ class SalesforceSimulator(Simulator):
         self.route("/services/data/v<version>/", ("GET",), endpoint="resources")(self._resources)
         self.route("/services/data/v<version>/<path:rest>",
                    ("GET", "POST", "PATCH", "PUT", "DELETE"), endpoint="api")(self._api)
+        self.route("/services/oauth2/token", ("POST",), endpoint="oauth_token")(self._oauth_token)
 
     # state ---------------------------------------------------------------------------------
 
@@ -405,7 +412,48 @@ class SalesforceSimulator(Simulator):
 
     # HTTP plumbing ---------------------------------------------------------------------------
 
+    def allow_jwt(self, consumer_key: str, public_key_pem: str | bytes, username: str) -> None:
+        """Accept JWT bearer assertions signed (RS256) by the key pair of ``public_key_pem``
+        from connected app ``consumer_key`` for ``username``."""
+        with self.lock:
+            self.jwt_clients[consumer_key] = public_key_pem
+            self.jwt_users.add(username)
+
+    def _oauth_token(self) -> Response:
+        """``POST /services/oauth2/token`` with the JWT bearer grant, as the real org answers
+        it: ``{access_token, instance_url, token_type, scope, id}`` or 400 ``invalid_grant``."""
+        import jwt  # PyJWT, only needed for this route
+
+        def refuse(error: str, description: str) -> Response:
+            return json_response({"error": error, "error_description": description}, 400)
+
+        if request.form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return refuse("unsupported_grant_type", "grant type not supported")
+        assertion = request.form.get("assertion") or ""
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+            key = self.jwt_clients.get(claims.get("iss"))
+            if key is None:
+                return refuse("invalid_client_id", "client identifier invalid")
+            claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=claims.get("aud"),
+                                options={"require": ["exp", "iss", "sub", "aud"]})
+        except jwt.ExpiredSignatureError:
+            return refuse("invalid_grant", "expired authorization code")
+        except jwt.PyJWTError:
+            return refuse("invalid_grant", "invalid assertion")
+        if claims["aud"] not in ("https://login.salesforce.com", "https://test.salesforce.com", self.url):
+            return refuse("invalid_grant", "audience is invalid")
+        if claims["sub"] not in self.jwt_users:
+            return refuse("invalid_grant", "user hasn't approved this consumer")
+        self.tokens_issued += 1
+        token = f"00DSIM000000001!jwt-{self.tokens_issued}"
+        self.valid_tokens.add(token)
+        return json_response({"access_token": token, "instance_url": self.url, "token_type": "Bearer",
+                              "scope": "api", "id": f"{self.url}/id/00DSIM000000001/005SIM000000001"})
+
     def _authenticate(self) -> Response | None:
+        if request.path == "/services/oauth2/token":
+            return None
         if request.path in ("/services/data", "/services/data/"):
             return None
         header = request.headers.get("Authorization", "")
