@@ -265,3 +265,4 @@ main.add_command(manifest_group, "manifest")
 # plugins/jira/cli.py:       (none yet)
 # plugins/zendesk/cli.py:    `connector zendesk-app package`, `connector zendesk fields`
 # connector/doctor.py, connector/demo.py: `connector doctor`, `connector demo`
+main.add_command(__import__("plugins.salesforce.cli", fromlist=["salesforce"]).salesforce, "salesforce")

@@ -1,0 +1,98 @@
+"""``connector salesforce resync`` and ``connector salesforce backfill [--since DATE]``.
+
+Both run the same mirror as the ``salesforce.mirror`` job, in this process, through
+``Effects.once`` (audited; a second run sends nothing that was already sent).
+
+- ``resync`` mirrors every escalation not mirrored yet (unmatched ones included, with a
+  fresh Account lookup): run it after fixing ``account_match`` or an Account. ``--all``
+  re-mirrors every escalation, which also refreshes the Account roll-ups (the 90-day
+  count moves with the calendar: schedule ``resync --all`` daily).
+- ``backfill`` rebuilds the whole history (every timeline row) of the escalations changed
+  since DATE (default: all), with a progress bar.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from connector.http import TransientHTTPError
+from connector.pipeline.retry import PermanentError, RetryLater
+
+
+@click.group("salesforce")
+def salesforce():
+    """Mirror escalations to Salesforce by hand: resync, backfill."""
+
+
+def _mirror():
+    from connector.cli import _fail, _runtime
+    from connector.pipeline.effects import Effects
+    from plugins.salesforce.mirror import Mirror, salesforce_service
+
+    runtime = _runtime("cli")
+    if runtime.manifest is None or runtime.manifest.salesforce is None:
+        _fail("the manifest has no salesforce section: nothing is mirrored")
+    if not runtime.settings.salesforce.configured:
+        _fail("Salesforce is not configured: set SALESFORCE_INSTANCE_URL with SALESFORCE_ACCESS_TOKEN, or the "
+              "JWT settings (SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY, SALESFORCE_PRIVATE_KEY)")
+    service = salesforce_service(runtime.services)
+    click.get_current_context().call_on_close(service.close)
+    effects = Effects(runtime.store, runtime.audit, runtime.queue.clock)
+    return Mirror(service, runtime.store, effects, runtime.audit, runtime.queue.clock)
+
+
+def _run(mirror, records, *, full: bool, label: str, why: str) -> None:
+    counts = {"mirrored": 0, "unmatched": 0, "missing": 0, "failed": 0}
+    calls = 0
+    failures: list[str] = []
+    stopped = None
+    with click.progressbar(records, label=label, show_pos=True, item_show_func=lambda r: (
+            f"ticket {r.ticket_id}" if r is not None else None)) as bar:
+        for record in bar:
+            try:
+                result = mirror.mirror(record.ticket_id, full=full, why=why)
+            except RetryLater as error:
+                stopped = f"Salesforce asked us to wait ({error}); run the command again later"
+                break
+            except (PermanentError, TransientHTTPError) as error:
+                counts["failed"] += 1
+                failures.append(f"ticket {record.ticket_id}: {error}")
+                continue
+            counts[result.state] += 1
+            calls += result.calls
+    click.echo(f"{counts['mirrored']} mirrored, {counts['unmatched']} unmatched, {counts['failed']} failed; "
+               f"{calls} Salesforce call(s)")
+    for line in failures:
+        click.echo(line, err=True)
+    if counts["unmatched"]:
+        click.echo("unmatched escalations stay in the store; `connector doctor` lists them with the reason", err=True)
+    if stopped:
+        click.echo(stopped, err=True)
+    if failures or stopped:
+        raise SystemExit(1)
+
+
+@salesforce.command("resync")
+@click.option("--all", "everything", is_flag=True, help="Re-mirror every escalation (refreshes roll-ups).")
+def resync(everything):
+    """Mirror the escalations not mirrored yet (unmatched ones included)."""
+    from connector.store.escalations import Escalations
+
+    mirror = _mirror()
+    mirror.service.accounts.clear()
+    records = [r for r in Escalations(mirror.store).list() if everything or r.salesforce_state != "mirrored"]
+    _run(mirror, records, full=False, label="resync", why="connector salesforce resync")
+
+
+@salesforce.command("backfill")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only escalations changed on or after this date (YYYY-MM-DD, UTC).")
+def backfill(since):
+    """Rebuild every escalation's history in Salesforce from the store (idempotent)."""
+    from connector.store.escalations import Escalations
+
+    mirror = _mirror()
+    start = since.replace(tzinfo=timezone.utc) if isinstance(since, datetime) else None
+    records = Escalations(mirror.store).list(since=start)
+    _run(mirror, records, full=True, label="backfill", why="connector salesforce backfill")
