@@ -324,3 +324,36 @@ def test_spent_daily_allocation_refuses_every_call(sim, sf):
     response = requests.get(sim.url + "/services/data/v59.0/limits",
                             headers={"Authorization": f"Bearer {sim.access_token}"}, timeout=5)
     assert response.headers["Sforce-Limit-Info"] == "api-usage=15000/15000"
+
+
+def test_jwt_bearer_grant_issues_a_working_token_and_refuses_bad_assertions():
+    import time as _time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with SalesforceSimulator(SCHEMA) as org:
+        org.allow_jwt("3MVG9-key", public, "connector@acme.example")
+
+        def grant(**claims):
+            body = {"iss": "3MVG9-key", "sub": "connector@acme.example", "aud": "https://login.salesforce.com",
+                    "exp": int(_time.time()) + 60, **claims}
+            return requests.post(f"{org.url}/services/oauth2/token", data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": jwt.encode(body, private, algorithm="RS256")}, timeout=5)
+
+        answer = grant()
+        assert answer.status_code == 200 and answer.json()["instance_url"] == org.url
+        sf = Salesforce(instance_url=org.url, session_id=answer.json()["access_token"],
+                        session=session_for_instance_url(org.url))
+        assert sf.query("SELECT Id FROM Account")["totalSize"] == 0
+        assert grant(sub="someone@else.example").json()["error"] == "invalid_grant"
+        assert grant(exp=int(_time.time()) - 10).json() == {"error": "invalid_grant",
+                                                            "error_description": "expired authorization code"}
+        assert grant(iss="unknown").json()["error"] == "invalid_client_id"
+        assert org.tokens_issued == 1
