@@ -23,14 +23,17 @@ A dead job does not block its lane; ``retry`` puts it back in line at its place.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import random
 import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -122,6 +125,7 @@ class JobQueue:
         self.lease = lease
         self.clock = clock
         self.rng = rng or random.Random()
+        self._turn_path: str | None = None  # "" once known that there is none
 
     # -- producing -----------------------------------------------------------------
 
@@ -166,7 +170,7 @@ class JobQueue:
             return self._store_event(row, handlers, now)
 
     def _store_event(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
-        with self.store.begin() as conn:
+        with self._writer_turn(), self.store.begin() as conn:
             event_id = conn.execute(self._sql.insert_event, row).scalar()
             if event_id is None:
                 return EnqueueResult(None, ())
@@ -209,6 +213,21 @@ class JobQueue:
     @property
     def _sql(self) -> "_ProducerStatements":
         return _producer_statements(self.store.dialect)
+
+    def _writer_turn(self) -> ContextManager[None]:
+        """On SQLite, webhook transactions queue for the store's one write lock on a lock
+        file (``<database>-intake-lock``, ``flock``) before ``BEGIN IMMEDIATE``.
+
+        SQLite makes a writer that finds the lock taken sleep and retry, in steps growing
+        to 100 ms, however soon the lock is free again; under a burst of webhooks from
+        several threads and processes that gave waits of seconds while the database sat
+        idle. A waiter on ``flock`` is woken by the kernel the moment the lock file is
+        released. The transactions are serial on SQLite either way. Other writers (workers,
+        counters) still meet SQLite's own wait. PostgreSQL needs no turn.
+        """
+        if self._turn_path is None:
+            self._turn_path = _intake_lock_path(self.store)
+        return _flock(self._turn_path) if self._turn_path else nullcontext()
 
     def _insert_job(self, conn, lane, handler, correlation_id, now, *, event_id=None,
                     payload=None, dedupe_key=None) -> int | None:
@@ -351,6 +370,32 @@ class JobQueue:
             "counts": {s: counts.get(s, 0) for s in ("pending", "running", "done", "dead")},
             "oldest_waiting_seconds": (now - oldest).total_seconds() if oldest else 0.0,
         }
+
+
+def _intake_lock_path(store: Store) -> str:
+    """The lock file beside a SQLite database file; "" for PostgreSQL or an in-memory
+    database, or when the file cannot be created (then SQLite's own wait applies)."""
+    database = store.engine.url.database if store.dialect == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return ""
+    path = os.path.abspath(database) + "-intake-lock"
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as error:
+        log.warning("no intake lock file %s (%s); writers wait in SQLite's busy handler", path, error)
+        return ""
+    return path
+
+
+@contextmanager
+def _flock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
 
 
 def _to_job(row, **override) -> Job:

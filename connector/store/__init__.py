@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from connector.store import models
 
@@ -124,9 +124,11 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     """
     if url.startswith("sqlite"):
         # check_same_thread=False: a pooled connection serves one thread at a time, but
-        # not always the thread that opened it.
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        # not always the thread that opened it. An in-memory database keeps SQLAlchemy's
+        # own pool for it (one connection per thread).
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        sizes = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
+        engine = create_engine(url, **sizes, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
