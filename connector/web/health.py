@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import DBAPIError
 
 from connector.metrics import COUNTERS, render
 
@@ -23,7 +24,7 @@ def readyz():
     runtime = current_app.extensions["connector"]
     problems = []
     try:
-        runtime.store.ping()
+        _ping(runtime.store)
     except Exception as error:  # noqa: BLE001 - reported, not raised
         problems.append(f"store unreachable: {error.__class__.__name__}")
     if runtime.manifest is None:
@@ -33,6 +34,19 @@ def readyz():
         response.status_code = 503
         return response
     return jsonify({"status": "ready"})
+
+
+def _ping(store) -> None:
+    """A pooled connection is not pinged before use unless it sat idle (see
+    ``connector.store``), so one that died under traffic (the database restarted) fails
+    here once; the pool has then dropped it and its peers, and the second ping shows
+    whether the store itself is reachable."""
+    try:
+        store.ping()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        store.ping()
 
 
 @bp.get("/metrics")

@@ -232,3 +232,20 @@ def test_sqlite_without_a_lock_file_falls_back_to_sqlites_own_wait(tmp_path, cap
         assert "no intake lock file" in caplog.text
     finally:
         store.dispose()
+
+
+def test_readyz_answers_ready_when_only_a_dead_pooled_connection_failed(make_app):
+    app = make_app()
+    store = app.extensions["connector"].store
+    failures = _lose_connection_on_first(store, "SELECT 1")
+    response = app.test_client().get("/readyz")
+    assert len(failures) == 1
+    assert response.status_code == 200, response.get_json()
+
+
+def test_readyz_is_503_when_the_store_stays_unreachable(make_app):
+    app = make_app()
+    _lose_connection_on_first(app.extensions["connector"].store, "SELECT 1", times=2)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["problems"] == ["store unreachable: OperationalError"]
