@@ -19,31 +19,32 @@ from pathlib import Path
 from typing import Any
 
 from connector.app import create_app
+from connector.demo import COMPLETE_FINANCIAL, AgentDesk
 from connector.manifest import load_manifest
 from connector.registry import Registry
 from connector.store.escalations import Escalations
 from plugins.zendesk import plugin as zendesk_plugin
-from plugins.zendesk.simulator import ZendeskSimulator, install_manifest
+from plugins.zendesk.simulator import ZendeskSimulator
 from tests.support.clock import FakeClock
 from tests.support.webhooks import SECRET, zendesk_headers
+
+__all__ = ["COMPLETE_FINANCIAL", "Desk", "MONDAY_10_NY", "SHIPPED_MANIFEST"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_MANIFEST = ROOT / "manifest" / "connector.yaml"
 MONDAY_10_NY = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 
 
-class Desk:
+class Desk(AgentDesk):
+    """The agent's desk (:class:`connector.demo.AgentDesk`) with the connector beside it,
+    run by hand: :meth:`deliver`, :meth:`work`, :meth:`settle`."""
+
     def __init__(self, sim: ZendeskSimulator, database_url: str, *, manifest: Any = None,
                  clock: FakeClock | None = None):
-        self.sim = sim
-        self.clock = clock or FakeClock(MONDAY_10_NY)
-        sim.clock = self.clock
-        self.manifest = install_manifest(sim, manifest or load_manifest(SHIPPED_MANIFEST))
+        super().__init__(sim, manifest or load_manifest(SHIPPED_MANIFEST), clock=clock or FakeClock(MONDAY_10_NY))
         self.database_url = database_url
-        self.agent_id = sim.add_user("Alex Agent", "alex.agent@example.com", role="agent")["id"]
-        self.org = sim.add_organization("Acme Payments", external_id="001ACME")
-        self.customer_id = sim.add_user("Dana Customer", "dana@acme.example",
-                                        organization_id=self.org["id"])["id"]
+        self.org, self.customer_id = self.add_customer("Dana Customer", "dana@acme.example", "Acme Payments",
+                                                       external_id="001ACME")
         self.apps: list[Any] = []
         self.start()
 
@@ -100,64 +101,16 @@ class Desk:
             if not self.work() and not self.sim.emitted:
                 return
 
-    # -- the agent's hands -----------------------------------------------------------
-
-    def field(self, name: str) -> int:
-        return self.manifest.zendesk.fields[name].id
-
-    def level(self, name: str) -> int:
-        return next(level.custom_status_id for level in self.manifest.zendesk.levels if level.name == name)
+    # -- the agent's hands (the rest are AgentDesk's) ---------------------------------
 
     def new_ticket(self, subject: str = "Duplicate payment to vendor", **values: Any) -> int:
-        ticket = self.sim.add_ticket(subject, "We were charged twice.", requester_id=self.customer_id,
-                                     custom_fields={self.field(k): v for k, v in values.items()},
-                                     created_at=self.clock.now - timedelta(hours=1))
+        ticket_id = self.open_ticket(subject, "We were charged twice.", requester_id=self.customer_id,
+                                     created_at=self.clock.now - timedelta(hours=1), **values)
         self.sim.take_emitted()  # creation is not an escalation event
-        return ticket["id"]
+        return ticket_id
 
-    def edit(self, ticket_id: int, *, status: str | None = None, comment: str | None = None,
-             public: bool = True, **values: Any) -> dict:
-        changes: dict[str, Any] = {}
-        if values:
-            changes["custom_fields"] = [{"id": self.field(k), "value": v} for k, v in values.items()]
-        if status is not None:
-            if status in {level.name for level in self.manifest.zendesk.levels}:
-                changes["custom_status_id"] = self.level(status)
-            else:
-                changes["status"] = status
-        if comment is not None:
-            changes["comment"] = {"body": comment, "public": public}
-        return self.sim.agent_edit(ticket_id, author_id=self.agent_id, **changes)
-
-    def escalate(self, ticket_id: int, level: str = "L2") -> dict:
-        return self.edit(ticket_id, status=level)
-
-    # -- what the agent sees ---------------------------------------------------------
-
-    def value(self, ticket_id: int, name: str) -> Any:
-        return self.sim.field_value(ticket_id, self.field(name))
-
-    def ticket(self, ticket_id: int) -> dict:
-        return self.sim.ticket(ticket_id)
-
-    def notes(self, ticket_id: int) -> list[str]:
-        """Internal notes, oldest first."""
-        return [c["body"] for c in self.sim.comments(ticket_id) if not c["public"]]
+    # -- what the connector remembers ------------------------------------------------
 
     def record(self, ticket_id: int):
         return self.escalations.get(ticket_id)
 
-
-COMPLETE_FINANCIAL = {
-    "escalation_type": "financial",
-    "customer_id": "CUST-1042",
-    "issue_summary": "Vendor payment batch 0042 was sent twice.",
-    "timeline": "Batch ran 09:02 and again 09:40 on 23 Nov; customer called at 09:55.",
-    "actions_taken": "Confirmed both debits in the ledger; paused the vendor's payouts.",
-    "escalation_reason": "Funds left the customer's account twice; needs Finance to reverse.",
-    "amount": "25000.00",
-    "currency": "usd",
-    "transaction_ids": "TXN-884211, TXN-884212",
-    "transaction_status": "completed",
-    "signal": "duplicate_payment",
-}
