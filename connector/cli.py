@@ -266,3 +266,4 @@ main.add_command(manifest_group, "manifest")
 # plugins/zendesk/cli.py:    `connector zendesk-app package`, `connector zendesk fields`
 # connector/doctor.py, connector/demo.py: `connector doctor`, `connector demo`
 main.add_command(__import__("plugins.salesforce.cli", fromlist=["salesforce"]).salesforce, "salesforce")
+main.add_command(__import__("connector.demo", fromlist=["demo_command"]).demo_command, "demo")
