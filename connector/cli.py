@@ -267,3 +267,4 @@ main.add_command(manifest_group, "manifest")
 # connector/doctor.py, connector/demo.py: `connector doctor`, `connector demo`
 main.add_command(__import__("plugins.salesforce.cli", fromlist=["salesforce"]).salesforce, "salesforce")
 main.add_command(__import__("connector.demo", fromlist=["demo_command"]).demo_command, "demo")
+main.add_command(__import__("connector.doctor", fromlist=["doctor_command"]).doctor_command, "doctor")
