@@ -20,6 +20,11 @@ from tests.conftest import PG_URL
 from tests.support.clock import FakeClock
 
 
+ONLY_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+ONLY_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 def _event(ticket: int, n: int) -> InboundEvent:
     return InboundEvent(source="zendesk", event_type="ticket.status_changed", dedupe_key=f"evt-{ticket}-{n}",
                         subject_key=f"zendesk:ticket:{ticket}", occurred_at=datetime(2026, 11, 23, tzinfo=timezone.utc),
@@ -123,10 +128,8 @@ def test_busy_connections_are_not_pinged_idle_ones_are(database_url, monkeypatch
     assert len(pings) >= 2  # each checkout after the first
 
 
-@pytest.mark.postgres
+@ONLY_POSTGRES  # SQLite connections cannot be killed from outside
 def test_postgres_a_killed_idle_connection_is_replaced_before_use(database_url, monkeypatch, caplog):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite connections cannot be killed from outside")
     monkeypatch.setattr(connector.store, "IDLE_PING_SECONDS", 0.0)
     store = Store(database_url)
     store.migrate()
@@ -142,10 +145,8 @@ def test_postgres_a_killed_idle_connection_is_replaced_before_use(database_url, 
         store.dispose()
 
 
-@pytest.mark.postgres
+@ONLY_POSTGRES
 def test_postgres_a_connection_killed_while_busy_costs_one_retry(database_url, store, queue, caplog):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite connections cannot be killed from outside")
     queue.enqueue_event(_event(7, 1), ["h"], "corr")
     _terminate_pooled_backends(store)
     with caplog.at_level(logging.WARNING, logger="connector.queue"):
@@ -183,9 +184,8 @@ def test_a_forked_child_leaves_the_parents_pooled_connections_alone(store, queue
     assert _counts(store) == (3, 3, 3)
 
 
+@ONLY_SQLITE
 def test_sqlite_connections_are_pooled_with_their_pragmas(store, queue):
-    if store.dialect != "sqlite":
-        pytest.skip("SQLite only")
     for n in range(3):
         queue.enqueue_event(_event(7, n), ["h"], "corr")
     assert store.engine.pool.checkedin() == 1  # reused, not reopened per transaction
