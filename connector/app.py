@@ -44,4 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, role: str = "web") ->
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    from connector.web import admin
+
+    app.register_blueprint(admin.bp)
     return app
