@@ -125,3 +125,12 @@ def _clean_process_state():
     yield
     COUNTERS.reset()
     clear_secrets()
+
+
+@pytest.fixture(scope="module")
+def desk_server():
+    """A Zendesk simulator shared by a module's tests (reset by each test's desk)."""
+    from plugins.zendesk.simulator import ZendeskSimulator
+
+    with ZendeskSimulator() as sim:
+        yield sim

@@ -26,7 +26,7 @@ from connector.store.escalations import Escalations
 from plugins.zendesk import plugin as zendesk_plugin
 from plugins.zendesk.simulator import ZendeskSimulator
 from tests.support.clock import FakeClock
-from tests.support.webhooks import SECRET, zendesk_headers
+from tests.support.webhooks import JIRA_SECRET, SECRET, zendesk_headers
 
 __all__ = ["COMPLETE_FINANCIAL", "Desk", "MONDAY_10_NY", "SHIPPED_MANIFEST"]
 
@@ -40,7 +40,8 @@ class Desk(AgentDesk):
     run by hand: :meth:`deliver`, :meth:`work`, :meth:`settle`."""
 
     def __init__(self, sim: ZendeskSimulator, database_url: str, *, manifest: Any = None,
-                 clock: FakeClock | None = None):
+                 clock: FakeClock | None = None, jira: Any = None):
+        self.jira = jira  # a JiraSimulator: the Jira plugin runs too
         super().__init__(sim, manifest or load_manifest(SHIPPED_MANIFEST), clock=clock or FakeClock(MONDAY_10_NY))
         self.database_url = database_url
         self.org, self.customer_id = self.add_customer("Dana Customer", "dana@acme.example", "Acme Payments",
@@ -60,8 +61,16 @@ class Desk(AgentDesk):
             "TESTING": True,
             "MIGRATE": True,
             "MANIFEST": self.manifest,
-            "REGISTRY": Registry([zendesk_plugin.build(None, self.manifest)]),
         }
+        plugins = [zendesk_plugin.build(None, self.manifest)]
+        if self.jira is not None:
+            from connector.config import load_settings
+            from plugins.jira import plugin as jira_plugin
+
+            config.update(JIRA_URL=self.jira.url, JIRA_EMAIL=self.jira.email, JIRA_API_TOKEN=self.jira.api_token,
+                          JIRA_WEBHOOK_SECRET=JIRA_SECRET)
+            plugins.append(jira_plugin.build(load_settings(config, role="serve"), self.manifest))
+        config["REGISTRY"] = Registry(plugins)
         self.app = create_app(config, role="serve")
         self.apps.append(self.app)
         self.http = self.app.test_client()

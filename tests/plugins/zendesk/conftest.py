@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.zendesk.simulator import ZendeskSimulator
 from tests.support.desk import Desk
-
-
-@pytest.fixture(scope="module")
-def desk_server():
-    with ZendeskSimulator() as sim:
-        yield sim
 
 
 @pytest.fixture

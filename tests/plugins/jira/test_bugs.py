@@ -1,0 +1,143 @@
+"""Product bugs over real HTTP: the Zendesk and Jira simulators, the real `jira` client,
+the connector's intake and worker, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connector.store.models import jira_links
+from plugins.jira.bugs import global_id, issue_fields, marker_label
+from plugins.jira.simulator import JiraSimulator
+from tests.support.desk import COMPLETE_FINANCIAL, SHIPPED_MANIFEST, Desk
+from tests.support.webhooks import JIRA_SECRET
+
+PAN = "4111 1111 1111 1111"
+
+
+@pytest.fixture(scope="module")
+def jira_server():
+    with JiraSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def desk(desk_server, jira_server, database_url):
+    desk_server.reset()
+    jira_server.reset()
+    d = Desk(desk_server, database_url, jira=jira_server)
+    yield d
+    d.close()
+
+
+def escalated(desk: Desk, **extra) -> int:
+    ticket_id = desk.new_ticket(**{**COMPLETE_FINANCIAL, **extra})
+    desk.escalate(ticket_id)
+    desk.settle()
+    return ticket_id
+
+
+def links(desk: Desk) -> list[tuple]:
+    with desk.runtime.store.connect() as conn:
+        return [tuple(r) for r in conn.execute(jira_links.select().with_only_columns(
+            jira_links.c.ticket_id, jira_links.c.issue_key, jira_links.c.status)).all()]
+
+
+def post_jira(desk: Desk, body: dict, identifier: str) -> int:
+    from tests.support.webhooks import jira_headers
+
+    raw = json.dumps(body).encode()
+    return desk.http.post("/webhooks/jira", data=raw, headers=jira_headers(raw, identifier=identifier)).status_code
+
+
+def test_ticking_product_bug_creates_one_issue_linked_both_ways(desk):
+    ticket_id = escalated(desk, issue_summary=f"Card {PAN} was charged twice in batch 0042")
+    desk.edit(ticket_id, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    fields = desk.jira.issue_json(key)["fields"]
+    assert fields["summary"] == "[T3] Duplicate payment to vendor"
+    assert (fields["issuetype"]["name"], fields["priority"]["name"]) == ("Bug", "High")
+    assert marker_label(ticket_id) in fields["labels"] and "zendesk-escalation" in fields["labels"]
+    assert "4111" not in json.dumps(desk.jira.requests("POST", r"/rest/api/2/issue")[0].json)  # masked
+    [link] = desk.jira.remote_links(key)
+    assert link["object"]["url"].endswith(f"/agent/tickets/{ticket_id}")
+    assert link["globalId"] == global_id(desk.sim.url, ticket_id)
+    assert desk.value(ticket_id, "jira_issue_key") == key
+    assert desk.value(ticket_id, "jira_status") == "To Do"
+    assert desk.notes(ticket_id)[-1].startswith(f"Created Jira issue {key} (To Do)")
+    assert links(desk) == [(ticket_id, key, "To Do")]
+    assert [e.kind for e in desk.escalations.events(ticket_id)][-1] == "jira_linked"
+
+
+def test_a_crash_after_creating_the_issue_finds_it_instead_of_creating_another(desk, monkeypatch):
+    ticket_id = escalated(desk)
+    desk.edit(ticket_id, product_bug=True)
+    desk.deliver()
+    effects = desk.worker.effects
+    real_done = effects._done
+    crashed = []
+
+    def die_once(key, result):
+        if not crashed and key.startswith("jira:issue-for-ticket:"):
+            crashed.append(key)
+            raise ConnectionError("worker died before recording the new issue")
+        return real_done(key, result)
+
+    monkeypatch.setattr(effects, "_done", die_once)
+    desk.work()
+    assert crashed and len(desk.jira.issues) == 1
+    desk.clock.advance(600)
+    desk.settle()
+    assert len(desk.jira.issues) == 1  # recovered by its marker label, not created twice
+    assert desk.value(ticket_id, "jira_issue_key") == next(iter(desk.jira.issues))
+
+
+def test_a_typed_key_is_checked_and_an_unknown_one_gets_a_note(desk):
+    first = escalated(desk)
+    desk.edit(first, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    second = escalated(desk)
+    desk.edit(second, jira_issue_key=key.lower())
+    desk.settle()
+    assert len(desk.jira.issues) == 1
+    assert {row[0] for row in links(desk)} == {first, second}
+    third = escalated(desk)
+    desk.edit(third, jira_issue_key="PAY-999")
+    desk.settle()
+    assert desk.notes(third)[-1].startswith("Jira issue PAY-999 was not found")
+    assert desk.value(third, "jira_status") is None
+
+
+def test_a_status_change_tells_every_linked_ticket_once(desk):
+    first = escalated(desk)
+    desk.edit(first, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    second = escalated(desk)
+    desk.edit(second, jira_issue_key=key)
+    desk.settle()
+    changelog = desk.jira.move_issue(key, "Done", resolution="Fixed")
+    body = desk.jira.issue_updated_payload(key, changelog)
+    assert post_jira(desk, body, "wh-1") == 202
+    desk.settle()
+    assert post_jira(desk, body, "wh-1") == 200  # Jira's retry of the same delivery
+    desk.settle()
+    for ticket_id in (first, second):
+        assert desk.value(ticket_id, "jira_status") == "Done"
+        told = [n for n in desk.notes(ticket_id) if n.startswith(f"Jira issue {key} moved to Done, Fixed.")]
+        assert len(told) == 1
+    assert {row[2] for row in links(desk)} == {"Done"}
+
+
+def test_issue_fields_mask_and_carry_the_escalation():
+    from connector.manifest import load_manifest
+
+    config = load_manifest(SHIPPED_MANIFEST).jira
+    fields = issue_fields(config, {"ticket_id": 7, "tier": "T4", "subject": f"card {PAN}", "issue_summary": "x",
+                                   "level": "CIO", "customer": "C-1", "amount": "10", "currency": "usd",
+                                   "ticket_url": "https://acme.zendesk.com/agent/tickets/7"})
+    assert fields["priority"] == {"name": "Highest"} and "4111 1111" not in fields["summary"]
+    assert "Amount: 10 USD" in fields["description"] and "Level: CIO   Tier: T4" in fields["description"]
+    assert global_id("https://acme.zendesk.com", 7) == "zendesk:acme:ticket:7"
