@@ -134,3 +134,19 @@ def desk_server():
 
     with ZendeskSimulator() as sim:
         yield sim
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Selenium). Skipped with the reason when the browser is not
+    installed, failed instead under ``REQUIRE_BROWSER=1`` (CI installs it and sets that)."""
+    from tests.support.browser import browser_problem, start_browser
+
+    problem = browser_problem()
+    if problem:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(problem)
+        pytest.skip(problem)
+    driver = start_browser()
+    yield driver
+    driver.quit()
