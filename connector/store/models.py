@@ -244,6 +244,8 @@ jira_links = Table(
     Column("created_by_connector", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Jira's time of the last status/resolution change applied here: an older webhook is stale.
+    Column("jira_changed_at", UTCDateTime, nullable=True),
     UniqueConstraint("ticket_id", "issue_key", name="uq_jira_links_ticket_issue"),
 )
 Index("ix_jira_links_issue_key", jira_links.c.issue_key)

@@ -28,12 +28,15 @@ from sqlalchemy import select, update
 
 from connector.masking import mask_pans
 from connector.pipeline.context import JobContext
-from connector.store.escalations import Escalations
+from connector.store.escalations import RESOLVED, Escalations
 from connector.store.models import jira_links
 from plugins.jira.client import JiraClient
+from plugins.zendesk.service import zendesk_client
 from plugins.zendesk.writeback import TicketWrite, write_ticket
 
 CHANGED_TOPIC = "escalation.changed"
+RESOLVED_TAG = "jira_resolved"
+"""On a linked ticket while its issue is done: time to update the customer."""
 _lock = threading.Lock()
 
 
@@ -137,6 +140,9 @@ def link_bug(ctx: JobContext) -> None:
 
 
 def on_issue_updated(ctx: JobContext) -> None:
+    """A status or resolution change of an issue: every link of it whose last applied Jira
+    change is older than this webhook is updated and its ticket told; a webhook that comes
+    late (older than what was applied) or twice changes nothing."""
     event = ctx.event
     issue = (event.data or {}).get("issue") or {}
     key = issue.get("key")
@@ -144,38 +150,86 @@ def on_issue_updated(ctx: JobContext) -> None:
     if not key or not relevant:
         ctx.decide("jira.event.ignored", reason="no status or resolution change", result="ignored", ticket_id=None)
         return
+    changed_at = event.occurred_at
     store = ctx.queue.store
+    newer = (jira_links.c.issue_key == key) & (
+        jira_links.c.jira_changed_at.is_(None) | (jira_links.c.jira_changed_at < changed_at))
     with store.begin() as conn:
         tickets = [row.ticket_id for row in conn.execute(
-            select(jira_links.c.ticket_id).where(jira_links.c.issue_key == key)).all()]
-        conn.execute(update(jira_links).where(jira_links.c.issue_key == key).values(
-            status=issue.get("status"), resolution=issue.get("resolution"), updated_at=ctx.queue.clock()))
+            select(jira_links.c.ticket_id).where(newer).order_by(jira_links.c.ticket_id)).all()]
+        if tickets:
+            conn.execute(update(jira_links).where(newer).values(
+                status=issue.get("status"), resolution=issue.get("resolution"), jira_changed_at=changed_at,
+                updated_at=ctx.queue.clock()))
         for ticket_id in tickets:
             ctx.queue.enqueue(f"zendesk:ticket:{ticket_id}", "jira.tell_ticket",
                               {"ticket_id": ticket_id, "issue_key": key, "status": issue.get("status"),
+                               "status_category": issue.get("status_category"),
                                "resolution": issue.get("resolution"), "event": event.dedupe_key,
-                               "at": event.occurred_at.isoformat()},
+                               "at": changed_at.isoformat()},
                               ctx.correlation_id, dedupe_key=f"jira:tell:{ticket_id}:{event.dedupe_key}", conn=conn)
+    if not tickets:
+        ctx.decide("jira.event.stale", reason=f"no link of {key} has a change older than {changed_at.isoformat()}",
+                   result="ignored", ticket_id=None, detail={"issue_key": key})
+        return
     ctx.decide("jira.status_changed", reason=f"{key} is now {issue.get('status')}", result=f"{len(tickets)} ticket(s)",
                ticket_id=None, detail={"issue_key": key, "tickets": tickets})
 
 
 def tell_ticket(ctx: JobContext) -> None:
+    """``jira_status`` and a note on one linked ticket; ``jira_resolved`` tagged while the
+    issue is done (status category ``done``) and removed if it is reopened."""
     p = ctx.payload
     ticket_id, key, status = int(p["ticket_id"]), p["issue_key"], p.get("status")
-    resolution = f", {p['resolution']}" if p.get("resolution") else ""
+    resolution = f", resolution {p['resolution']}" if p.get("resolution") else ""
+    done = p.get("status_category") == "done"
     _tell(ctx, ticket_id, key=f"jira:ticket:{ticket_id}:status:{p['event']}", action="jira.status_told",
-          fields={"jira_status": status}, note=f"Jira issue {key} moved to {status}{resolution}.",
+          fields={"jira_status": status}, note=f"Jira issue {key} moved to {status}{resolution}."
+          + (" Engineering is done: update the customer." if done else ""),
           kind="jira_status_changed", summary=f"Jira {key} → {status}{resolution}",
-          at=datetime.fromisoformat(p["at"]), detail={"issue_key": key, "status": status})
+          at=datetime.fromisoformat(p["at"]), detail={"issue_key": key, "status": status},
+          tags_add=frozenset({RESOLVED_TAG}) if done else frozenset(),
+          tags_remove=frozenset() if done else frozenset({RESOLVED_TAG}))
+
+
+def sync_ticket_state(ctx: JobContext) -> None:
+    """On every escalation change: each remote link of the ticket shows whether the ticket
+    is solved (``status.resolved``). One effect per (link, solved or reopened, time of the
+    solve), so replays send nothing and every solve and reopen is shown once."""
+    ticket_id = int(ctx.payload["ticket_id"])
+    store = ctx.queue.store
+    with store.connect() as conn:
+        keys = [row.issue_key for row in conn.execute(
+            select(jira_links.c.issue_key).where(jira_links.c.ticket_id == ticket_id).order_by(jira_links.c.id))]
+    if not keys:
+        return
+    record = Escalations(store, ctx.queue.clock).get(ticket_id)
+    if record is None:
+        return
+    if record.resolved_at is None:
+        return  # never solved: the link made at creation already shows it open
+    resolved = record.state == RESOLVED
+    stamp = record.resolved_at.isoformat()  # a reopen keeps the solve it undoes; a new solve has a new time
+    client = jira_client(ctx.services)
+    url = zendesk_client(ctx.services).agent_url(ticket_id)
+    for key in keys:
+        ctx.effects.once(
+            f"jira:remotelink:{key}:{ticket_id}:{'resolved' if resolved else 'reopened'}:{stamp}", system="jira",
+            action="jira.remote_link", why=f"ticket {'solved' if resolved else 'reopened'}: show it on {key}",
+            perform=lambda key=key: client.put_remote_link(key, global_id=global_id(url, ticket_id), url=url,
+                                                           title=f"Zendesk ticket #{ticket_id}",
+                                                           resolved=resolved) or {"key": key},
+            ticket_id=ticket_id, correlation_id=ctx.correlation_id, job_id=ctx.job.id)
 
 
 def _tell(ctx: JobContext, ticket_id: int, *, key: str, action: str, fields: dict, note: str, kind: str,
-          summary: str, at: datetime, detail: dict) -> None:
+          summary: str, at: datetime, detail: dict, tags_add: frozenset[str] = frozenset(),
+          tags_remove: frozenset[str] = frozenset()) -> None:
     manifest = ctx.services["manifest"]
     mapped = {name: value for name, value in fields.items() if name in manifest.zendesk.fields}
     write_ticket(ctx, ticket_id, key=key, action=action, why=summary,
-                 decide=lambda raw, snap: TicketWrite(fields=mapped, note=note))
+                 decide=lambda raw, snap: TicketWrite(fields=mapped, note=note, tags_add=tags_add,
+                                                      tags_remove=tags_remove))
     Escalations(ctx.queue.store, ctx.queue.clock).add_event(ticket_id, f"zd-{ticket_id}:{kind}:{key}", kind, at,
                                                             summary, detail)
     ctx.publish(CHANGED_TOPIC, {"ticket_id": ticket_id}, dedupe_key=f"changed:{key}")

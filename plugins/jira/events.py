@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
-from connector.events import InboundEvent, MalformedEvent
+from connector.events import (
+    InboundEvent, MalformedEvent, epoch_ms_instant, header_text, optional_object, shown,
+)
 from connector.masking import mask_pans_deep
-from connector.signing import get_header
 
 SOURCE = "jira"
 IDENTIFIER_HEADER = "X-Atlassian-Webhook-Identifier"
@@ -54,14 +54,14 @@ def normalise_jira(payload: dict[str, Any], headers: Mapping[str, str]) -> Inbou
     saying what is wrong when it cannot."""
     if not isinstance(payload, Mapping):
         raise MalformedEvent(f"the body must be a JSON object, not {type(payload).__name__}")
-    dedupe_key = get_header(headers, IDENTIFIER_HEADER)
-    if not isinstance(dedupe_key, str) or not dedupe_key.strip():
+    dedupe_key = header_text(headers, IDENTIFIER_HEADER)
+    if dedupe_key is None:
         raise MalformedEvent(f"the {IDENTIFIER_HEADER} header is missing (it is the de-duplication key)")
     event_type = payload.get("webhookEvent")
     if not isinstance(event_type, str) or not event_type.strip():
         raise MalformedEvent("webhookEvent is missing: this is not a Jira webhook body")
     event_type = event_type.strip()
-    occurred_at = _epoch_ms(payload.get("timestamp"))
+    occurred_at = epoch_ms_instant(payload.get("timestamp"), "timestamp")
 
     raw_issue = payload.get("issue")
     if raw_issue is None:
@@ -74,22 +74,11 @@ def normalise_jira(payload: dict[str, Any], headers: Mapping[str, str]) -> Inbou
     return InboundEvent(
         source=SOURCE,
         event_type=event_type,
-        dedupe_key=dedupe_key.strip(),
+        dedupe_key=dedupe_key,
         subject_key=subject_key,
         occurred_at=occurred_at,
         data=mask_pans_deep(data),
     )
-
-
-def _epoch_ms(raw: Any) -> datetime:
-    if isinstance(raw, str) and _INTEGER.match(raw.strip()):
-        raw = int(raw.strip())
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise MalformedEvent(f"timestamp {_show(raw)} is not a time in epoch milliseconds")
-    try:
-        return datetime.fromtimestamp(raw / 1000, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise MalformedEvent(f"timestamp {_show(raw)} is out of range for epoch milliseconds") from None
 
 
 def _issue(raw: Any) -> dict[str, Any]:
@@ -97,15 +86,15 @@ def _issue(raw: Any) -> dict[str, Any]:
         raise MalformedEvent(f"issue must be a JSON object, not {type(raw).__name__}")
     key = raw.get("key")
     if not isinstance(key, str) or not _ISSUE_KEY.match(key.strip()):
-        raise MalformedEvent(f"issue.key {_show(key)} is not a Jira issue key like PAY-12")
+        raise MalformedEvent(f"issue.key {shown(key)} is not a Jira issue key like PAY-12")
     issue_id = raw.get("id")
     if isinstance(issue_id, str) and _INTEGER.match(issue_id.strip()):
         issue_id = int(issue_id.strip())
     elif issue_id is not None and (isinstance(issue_id, bool) or not isinstance(issue_id, int)):
-        raise MalformedEvent(f"issue.id {_show(issue_id)} is not an integer id")
-    fields = _mapping(raw.get("fields"), "issue.fields")
-    status = _mapping(fields.get("status"), "issue.fields.status")
-    category = _mapping(status.get("statusCategory"), "issue.fields.status.statusCategory")
+        raise MalformedEvent(f"issue.id {shown(issue_id)} is not an integer id")
+    fields = optional_object(raw.get("fields"), "issue.fields")
+    status = optional_object(fields.get("status"), "issue.fields.status")
+    category = optional_object(status.get("statusCategory"), "issue.fields.status.statusCategory")
     resolution = fields.get("resolution")
     resolution_name = resolution.get("name") if isinstance(resolution, Mapping) else resolution
     category_key = _text(category.get("key"))
@@ -119,7 +108,7 @@ def _issue(raw: Any) -> dict[str, Any]:
 
 
 def _changes(raw: Any) -> list[dict[str, Any]]:
-    changelog = _mapping(raw, "changelog")
+    changelog = optional_object(raw, "changelog")
     items = changelog.get("items") or []
     if not isinstance(items, list):
         raise MalformedEvent("changelog.items must be a list")
@@ -141,24 +130,11 @@ def _actor(raw: Any) -> dict[str, Any] | None:
     return {"account_id": _text(raw.get("accountId")), "display_name": _text(raw.get("displayName"))}
 
 
-def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise MalformedEvent(f"{where} must be a JSON object, not {type(raw).__name__}")
-    return raw
-
-
 def _text(raw: Any) -> str | None:
     if raw is None:
         return None
     text = str(raw) if not isinstance(raw, str) else raw
     return text if text.strip() else None
-
-
-def _show(raw: Any) -> str:
-    text = repr(raw)
-    return text if len(text) <= 60 else text[:57] + "…"
 
 
 __all__ = ["normalise_jira", "IDENTIFIER_HEADER"]

@@ -51,8 +51,6 @@ the body>``, ``X-Atlassian-Webhook-Identifier``), readers :meth:`issue_json`,
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -63,6 +61,7 @@ from typing import Any, Callable, Iterable, Mapping
 import requests
 from flask import Response, request
 
+from connector.signing import sign_hub  # re-exported: the simulated Jira signs its webhooks with it
 from connector.simulation import Simulator, json_response
 
 CATEGORIES = {
@@ -98,12 +97,6 @@ def _errors(messages: Iterable[str] = (), **errors: str) -> dict:
 def jira_time(moment: datetime) -> str:
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
-
-
-def sign_hub(body: bytes, secret: str) -> str:
-    """The ``X-Hub-Signature`` value: ``sha256=`` + hex HMAC-SHA256 of the raw body
-    (same name and argument order as ``connector.signing.sign_hub``)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def post_signed(url: str, body: Mapping[str, Any] | bytes, secret: str | None, *,

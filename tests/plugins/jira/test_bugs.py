@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from connector.store.models import jira_links
 from plugins.jira.bugs import global_id, issue_fields, marker_label
-from plugins.jira.simulator import JiraSimulator
 from tests.support.desk import COMPLETE_FINANCIAL, SHIPPED_MANIFEST, Desk
-from tests.support.webhooks import JIRA_SECRET
 
 PAN = "4111 1111 1111 1111"
-
-
-@pytest.fixture(scope="module")
-def jira_server():
-    with JiraSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-def desk(desk_server, jira_server, database_url):
-    desk_server.reset()
-    jira_server.reset()
-    d = Desk(desk_server, database_url, jira=jira_server)
-    yield d
-    d.close()
 
 
 def escalated(desk: Desk, **extra) -> int:
@@ -48,6 +30,26 @@ def post_jira(desk: Desk, body: dict, identifier: str) -> int:
 
     raw = json.dumps(body).encode()
     return desk.http.post("/webhooks/jira", data=raw, headers=jira_headers(raw, identifier=identifier)).status_code
+
+
+def die_before_recording_the_issue(desk: Desk, monkeypatch) -> list[str]:
+    """Deliver the pending events and work once, the worker dying right after Jira created
+    the issue and before the effect was recorded; returns the effect keys it died on."""
+    desk.deliver()
+    effects = desk.worker.effects
+    real_done = effects._done
+    crashed: list[str] = []
+
+    def die_once(key, result):
+        if not crashed and key.startswith("jira:issue-for-ticket:"):
+            crashed.append(key)
+            raise ConnectionError("worker died before recording the new issue")
+        return real_done(key, result)
+
+    monkeypatch.setattr(effects, "_done", die_once)
+    desk.work()
+    monkeypatch.setattr(effects, "_done", real_done)
+    return crashed
 
 
 def test_ticking_product_bug_creates_one_issue_linked_both_ways(desk):
@@ -73,20 +75,8 @@ def test_ticking_product_bug_creates_one_issue_linked_both_ways(desk):
 def test_a_crash_after_creating_the_issue_finds_it_instead_of_creating_another(desk, monkeypatch):
     ticket_id = escalated(desk)
     desk.edit(ticket_id, product_bug=True)
-    desk.deliver()
-    effects = desk.worker.effects
-    real_done = effects._done
-    crashed = []
-
-    def die_once(key, result):
-        if not crashed and key.startswith("jira:issue-for-ticket:"):
-            crashed.append(key)
-            raise ConnectionError("worker died before recording the new issue")
-        return real_done(key, result)
-
-    monkeypatch.setattr(effects, "_done", die_once)
-    desk.work()
-    assert crashed and len(desk.jira.issues) == 1
+    assert die_before_recording_the_issue(desk, monkeypatch)
+    assert len(desk.jira.issues) == 1
     desk.clock.advance(600)
     desk.settle()
     assert len(desk.jira.issues) == 1  # recovered by its marker label, not created twice
@@ -126,9 +116,56 @@ def test_a_status_change_tells_every_linked_ticket_once(desk):
     desk.settle()
     for ticket_id in (first, second):
         assert desk.value(ticket_id, "jira_status") == "Done"
-        told = [n for n in desk.notes(ticket_id) if n.startswith(f"Jira issue {key} moved to Done, Fixed.")]
+        told = [n for n in desk.notes(ticket_id) if n.startswith(f"Jira issue {key} moved to Done, resolution Fixed.")]
         assert len(told) == 1
+        assert "jira_resolved" in desk.ticket(ticket_id)["tags"]
     assert {row[2] for row in links(desk)} == {"Done"}
+
+
+def test_a_late_webhook_older_than_the_last_applied_change_is_ignored(desk):
+    ticket_id = escalated(desk)
+    desk.edit(ticket_id, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    started = desk.jira.issue_updated_payload(key, desk.jira.move_issue(key, "In Progress"))
+    done = desk.jira.issue_updated_payload(key, desk.jira.move_issue(key, "Done", resolution="Fixed"))
+    started["timestamp"] = done["timestamp"] - 60_000  # Jira sent it first; it arrives last
+    assert post_jira(desk, done, "wh-done") == 202
+    desk.settle()
+    assert post_jira(desk, started, "wh-started") == 202
+    desk.settle()
+    assert desk.value(ticket_id, "jira_status") == "Done"
+    assert links(desk) == [(ticket_id, key, "Done")]
+    assert not [n for n in desk.notes(ticket_id) if "moved to In Progress" in n]
+    assert "jira_resolved" in desk.ticket(ticket_id)["tags"]
+    reopened = desk.jira.issue_updated_payload(key, desk.jira.move_issue(key, "In Progress"))
+    reopened["timestamp"] = done["timestamp"] + 60_000
+    assert post_jira(desk, reopened, "wh-reopened") == 202
+    desk.settle()
+    assert desk.value(ticket_id, "jira_status") == "In Progress"
+    assert "jira_resolved" not in desk.ticket(ticket_id)["tags"]
+    assert desk.notes(ticket_id)[-1].startswith(f"Jira issue {key} moved to In Progress.")
+
+
+def test_solving_a_linked_ticket_shows_it_resolved_on_the_issue_once(desk):
+    ticket_id = escalated(desk)
+    desk.edit(ticket_id, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    [link] = desk.jira.remote_links(key)
+    assert link["object"]["status"]["resolved"] is False
+    desk.edit(ticket_id, status="solved")
+    desk.settle()
+    [link] = desk.jira.remote_links(key)
+    assert link["object"]["status"]["resolved"] is True
+    posts = len(desk.jira.requests("POST", rf"/rest/api/2/issue/{key}/remotelink"))
+    desk.edit(ticket_id, comment="Following up on the RCA", public=False)  # another change while solved
+    desk.settle()
+    assert len(desk.jira.requests("POST", rf"/rest/api/2/issue/{key}/remotelink")) == posts
+    desk.edit(ticket_id, status="open")
+    desk.settle()
+    [link] = desk.jira.remote_links(key)
+    assert link["object"]["status"]["resolved"] is False
 
 
 def test_issue_fields_mask_and_carry_the_escalation():

@@ -122,6 +122,8 @@ def edited(name: str, path: tuple, value) -> dict:
     (edited("issue_created", ("timestamp",), 10**30), HEADERS, "out of range"),
     (edited("issue_created", ("issue",), "PAY-12"), HEADERS, "issue must be a JSON object"),
     (edited("issue_created", ("issue", "key"), None), HEADERS, "issue.key None is not a Jira issue key"),
+    (edited("issue_created", ("issue", "key"), "x" * 100), HEADERS,
+     "issue.key '" + "x" * 56 + "… is not a Jira issue key"),
     (edited("issue_created", ("issue", "key"), "pay-12"), HEADERS, "issue.key 'pay-12' is not a Jira issue key"),
     (edited("issue_created", ("issue", "key"), "PAY12"), HEADERS, "is not a Jira issue key like PAY-12"),
     (edited("issue_created", ("issue", "id"), "ten"), HEADERS, "issue.id 'ten' is not an integer id"),
