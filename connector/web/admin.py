@@ -126,14 +126,22 @@ def login():
     response = redirect(url_for("admin.status"), 303)
     response.set_cookie(COOKIE, _serializer(token).dumps({"csrf": secrets.token_urlsafe(32)}),
                         max_age=SESSION_SECONDS, path=bp.url_prefix, httponly=True, samesite="Strict",
-                        secure=request.is_secure)
+                        secure=_over_https())
     return response
+
+
+def _over_https() -> bool:
+    """True when the browser talks https to us, also behind a TLS-terminating router
+    (Heroku's, a load balancer) that says so in ``X-Forwarded-Proto``. A client lying
+    about it only makes its own cookie https-only."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or forwarded == "https"
 
 
 @bp.post("/logout")
 def logout():
     response = redirect(url_for("admin.login_form"), 303)
-    response.delete_cookie(COOKIE, path=bp.url_prefix, httponly=True, samesite="Strict", secure=request.is_secure)
+    response.delete_cookie(COOKIE, path=bp.url_prefix, httponly=True, samesite="Strict", secure=_over_https())
     return response
 
 

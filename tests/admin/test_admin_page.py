@@ -102,6 +102,12 @@ def test_the_sign_in_form_sets_a_signed_strict_http_only_cookie(http):
     assert http.get("/admin").status_code == 200
 
 
+def test_behind_a_tls_terminating_router_the_cookie_is_https_only(http):
+    response = http.post("/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+    assert "; Secure" in response.headers["Set-Cookie"]
+    assert "; Secure" not in signed_in(http).headers["Set-Cookie"]  # plain http on loopback (the demo)
+
+
 def test_a_tampered_cookie_or_one_signed_before_the_token_rotated_is_refused(http, make_app):
     signed_in(http)
     value = http.get_cookie("connector_admin", path="/admin").value
