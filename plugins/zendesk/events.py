@@ -80,9 +80,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from connector.events import InboundEvent, MalformedEvent
+from connector.events import (
+    InboundEvent, MalformedEvent, header_text, iso_instant, optional_object, shown, stripped_text,
+)
 from connector.masking import mask_pans_deep
-from connector.signing import get_header, parse_iso8601
+from connector.signing import parse_iso8601
 
 SOURCE = "zendesk"
 EVENT_TYPE_PREFIX = "zen:event-type:"
@@ -108,7 +110,7 @@ def normalise_zendesk(payload: dict[str, Any], headers: Mapping[str, str]) -> In
         return _from_trigger(payload, headers)
     if "type" in payload:
         raise MalformedEvent(
-            f"type {_show(kind)} is not a Zendesk event type (expected zen:event-type:…), "
+            f"type {shown(kind)} is not a Zendesk event type (expected zen:event-type:…), "
             "and there is no ticket_id for a trigger body"
         )
     raise MalformedEvent(
@@ -122,12 +124,12 @@ def _from_envelope(payload: Mapping[str, Any], headers: Mapping[str, str]) -> In
     event_type = payload["type"][len(EVENT_TYPE_PREFIX):]
     if not event_type:
         raise MalformedEvent("type is 'zen:event-type:' with no event name after it")
-    dedupe_key = _text(payload.get("id")) or _text(get_header(headers, INVOCATION_HEADER))
+    dedupe_key = stripped_text(payload.get("id")) or header_text(headers, INVOCATION_HEADER)
     if not dedupe_key:
         raise MalformedEvent(f"the event has no id and there is no {INVOCATION_HEADER} header")
-    occurred_at = _instant(payload.get("time"), "time")
-    detail = _object(payload.get("detail"), "detail")
-    event = _object(payload.get("event"), "event")
+    occurred_at = iso_instant(payload.get("time"), "time")
+    detail = optional_object(payload.get("detail"), "detail")
+    event = optional_object(payload.get("event"), "event")
     subject_kind, subject_id = _subject(payload.get("subject"))
 
     if not event_type.startswith("ticket."):
@@ -154,6 +156,13 @@ def _from_envelope(payload: Mapping[str, Any], headers: Mapping[str, str]) -> In
     ticket = _ticket_detail(detail)
     ticket["id"] = ticket_id
     change = _CHANGES.get(event_type, _other_change)(event)
+    return _ticket_event(event_type, dedupe_key, occurred_at, ticket, change, actor_id=ticket.get("actor_id"))
+
+
+def _ticket_event(event_type: str, dedupe_key: str, occurred_at: datetime, ticket: dict[str, Any],
+                  change: dict[str, Any], actor_id: int | None) -> InboundEvent:
+    """The event about ``ticket["id"]``, in its ticket's lane, strings masked (either style)."""
+    ticket_id = ticket["id"]
     return InboundEvent(
         source=SOURCE,
         event_type=event_type,
@@ -161,7 +170,7 @@ def _from_envelope(payload: Mapping[str, Any], headers: Mapping[str, str]) -> In
         subject_key=f"zendesk:ticket:{ticket_id}",
         occurred_at=occurred_at,
         ticket_id=ticket_id,
-        actor_id=ticket.get("actor_id"),
+        actor_id=actor_id,
         data=mask_pans_deep({"ticket": ticket, "change": change}),
     )
 
@@ -199,7 +208,7 @@ def _id_change(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _custom_field_change(event: Mapping[str, Any]) -> dict[str, Any]:
-    field = _object(event.get("custom_field"), "event.custom_field")
+    field = optional_object(event.get("custom_field"), "event.custom_field")
     field_id = _int_id(field.get("id"), "event.custom_field.id")
     if field_id is None:
         raise MalformedEvent("a custom_field_changed event has no event.custom_field.id")
@@ -221,7 +230,7 @@ def _field_value(raw: Any, field_type: str | None, where: str) -> Any:
 
 
 def _comment_change(event: Mapping[str, Any]) -> dict[str, Any]:
-    comment = _object(event.get("comment"), "event.comment")
+    comment = optional_object(event.get("comment"), "event.comment")
     author = comment.get("author")
     author = author if isinstance(author, Mapping) else {}
     author_id = comment.get("author_id", author.get("id"))
@@ -283,11 +292,11 @@ _TRIGGER_ENUMS = ("status", "priority")
 
 def _from_trigger(payload: Mapping[str, Any], headers: Mapping[str, str]) -> InboundEvent:
     ticket_id = _ticket_id(payload.get("ticket_id"), "ticket_id")
-    dedupe_key = _text(get_header(headers, INVOCATION_HEADER))
+    dedupe_key = header_text(headers, INVOCATION_HEADER)
     if not dedupe_key:
         raise MalformedEvent(f"a trigger webhook needs the {INVOCATION_HEADER} header (its de-duplication key)")
     updated_at = _blank_to_none(payload.get("updated_at"))
-    occurred_at = _trigger_time(updated_at, get_header(headers, TIMESTAMP_HEADER))
+    occurred_at = _trigger_time(updated_at, header_text(headers, TIMESTAMP_HEADER))
 
     ticket: dict[str, Any] = {"id": ticket_id}
     for key in _TRIGGER_ENUMS:
@@ -301,16 +310,8 @@ def _from_trigger(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Inb
 
     event_name = payload.get("event")
     change = {"event": _enum(event_name, "event")}
-    return InboundEvent(
-        source=SOURCE,
-        event_type=TRIGGER_EVENT_TYPE,
-        dedupe_key=dedupe_key,
-        subject_key=f"zendesk:ticket:{ticket_id}",
-        occurred_at=occurred_at,
-        ticket_id=ticket_id,
-        actor_id=_int_id(payload.get("current_user_id"), "current_user_id"),
-        data=mask_pans_deep({"ticket": ticket, "change": change}),
-    )
+    actor_id = _int_id(payload.get("current_user_id"), "current_user_id")
+    return _ticket_event(TRIGGER_EVENT_TYPE, dedupe_key, occurred_at, ticket, change, actor_id=actor_id)
 
 
 def _trigger_time(updated_at: Any, header: str | None) -> datetime:
@@ -341,7 +342,7 @@ def _trigger_custom_fields(raw: Any) -> list[dict[str, Any]]:
         raise MalformedEvent("custom_fields must be an object of field id → value (or a list of {id, value})")
     fields = []
     for key, value in pairs:
-        field_id = _int_id(key, f"custom_fields key {_show(key)}")
+        field_id = _int_id(key, f"custom_fields key {shown(key)}")
         if field_id is None:
             raise MalformedEvent("custom_fields has an empty field id")
         fields.append({"id": field_id, "value": _blank_to_none(value)})
@@ -355,7 +356,7 @@ def _subject(raw: Any) -> tuple[str | None, str | None]:
         return None, None
     match = _SUBJECT.match(raw) if isinstance(raw, str) else None
     if not match:
-        raise MalformedEvent(f"subject {_show(raw)} is not of the form zen:<kind>:<id>")
+        raise MalformedEvent(f"subject {shown(raw)} is not of the form zen:<kind>:<id>")
     return match.group(1), match.group(2)
 
 
@@ -365,7 +366,7 @@ def _ticket_id(raw: Any, where: str) -> int:
     except MalformedEvent:
         value = None
     if value is None or value <= 0:
-        raise MalformedEvent(f"{where} {_show(raw)} is not a ticket ID (a positive integer){_placeholder_hint(raw)}")
+        raise MalformedEvent(f"{where} {shown(raw)} is not a ticket ID (a positive integer){_placeholder_hint(raw)}")
     return value
 
 
@@ -383,14 +384,14 @@ def _int_id(raw: Any, where: str) -> int | None:
             return None
         if _INTEGER.match(text):
             return int(text)
-    raise MalformedEvent(f"{where} {_show(raw)} is not an integer ID{_placeholder_hint(raw)}")
+    raise MalformedEvent(f"{where} {shown(raw)} is not an integer ID{_placeholder_hint(raw)}")
 
 
 def _enum(raw: Any, where: str) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise MalformedEvent(f"{where} {_show(raw)} is not a string")
+        raise MalformedEvent(f"{where} {shown(raw)} is not a string")
     text = raw.strip()
     return text.lower() or None
 
@@ -414,30 +415,7 @@ def _boolean(raw: Any, where: str) -> bool:
         return False
     if isinstance(raw, int) and raw in (0, 1):
         return bool(raw)
-    raise MalformedEvent(f"{where} {_show(raw)} is not a boolean")
-
-
-def _instant(raw: Any, where: str) -> datetime:
-    if raw is None or raw == "":
-        raise MalformedEvent(f"the event has no {where}")
-    try:
-        return parse_iso8601(raw)
-    except ValueError:
-        raise MalformedEvent(f"{where} {_show(raw)} is not an ISO 8601 time with a UTC offset") from None
-
-
-def _object(raw: Any, where: str) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise MalformedEvent(f"{where} must be a JSON object, not {type(raw).__name__}")
-    return raw
-
-
-def _text(raw: Any) -> str | None:
-    if isinstance(raw, str) and raw.strip():
-        return raw.strip()
-    return None
+    raise MalformedEvent(f"{where} {shown(raw)} is not a boolean")
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -450,11 +428,6 @@ def _placeholder_hint(raw: Any) -> str:
     if isinstance(raw, str) and "{{" in raw:
         return " — the trigger sent an unrendered placeholder; check its body template"
     return ""
-
-
-def _show(raw: Any) -> str:
-    text = repr(raw)
-    return text if len(text) <= 60 else text[:57] + "…"
 
 
 __all__ = ["normalise_zendesk", "TRIGGER_EVENT_TYPE", "INVOCATION_HEADER", "TIMESTAMP_HEADER"]

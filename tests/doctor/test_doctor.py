@@ -111,10 +111,12 @@ def section(output: str, title: str) -> str:
     return "\n".join(lines[start:end])
 
 
-def test_a_deployment_set_up_as_documented_passes_every_zendesk_salesforce_and_store_check(deployment):
+def test_a_deployment_set_up_as_documented_passes_every_check(deployment):
     code, output = deployment.doctor()
-    for title in ("Configuration", "Store", "Zendesk", "Salesforce", "Work"):
+    for title in ("Configuration", "Store", "Zendesk", "Salesforce", "Jira", "Work"):
         assert not marked(section(output, title), "✗"), section(output, title)
+    assert code == 0 and output.rstrip().endswith("all checks passed")
+    assert "✓ credentials work; project PAY and issue type Bug exist" in section(output, "Jira")
     assert "✓ all 35 ticket fields in the manifest exist, are active and have fitting types" in output
     assert "✓ every level's custom status exists: L2 “Escalated – L2”, CIO “Escalated – CIO”, CEO “Escalated – CEO”" \
         in output
@@ -177,6 +179,15 @@ def test_a_missing_salesforce_field_is_named_with_its_manifest_key(make_deployme
     assert marked(section(output, "Salesforce"), "✗") == [
         "Escalation__c.Tier__c does not exist (manifest key: salesforce.fields.tier); deploy manifest/salesforce "
         "(sf project deploy start --source-dir force-app) or fix the API name"]
+
+
+def test_a_jira_project_that_does_not_exist_is_named_with_its_manifest_key(deployment):
+    deployment.edit_manifest("project: PAY", "project: PAYX")
+    code, output = deployment.doctor()
+    assert code == 1
+    [failure] = marked(section(output, "Jira"), "✗")
+    assert "PAYX" in failure and "jira.project" in failure
+    assert not marked(section(output, "Zendesk"), "✗") and not marked(section(output, "Salesforce"), "✗")
 
 
 @pytest.mark.parametrize("variable, value, system, says", [
