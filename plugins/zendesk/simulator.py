@@ -379,9 +379,11 @@ class ZendeskSimulator(Simulator):
 
     def add_ticket_field(self, title: str, field_type: str = "text", *, field_id: int | None = None,
                          options: Iterable[str | tuple[str, str]] = (), tag: str | None = None,
-                         regexp: str | None = None, active: bool = True) -> dict:
+                         regexp: str | None = None, active: bool = True,
+                         creator_app_name: str | None = None) -> dict:
         """A custom ticket field. ``options`` for tagger/multiselect: values (tags) or
-        ``(name, value)`` pairs. ``tag`` for a checkbox adds that tag while it is checked."""
+        ``(name, value)`` pairs. ``tag`` for a checkbox adds that tag while it is checked.
+        ``creator_app_name``: the app whose requirements created it (None: an admin did)."""
         if field_type not in FIELD_TYPES:
             raise ValueError(f"unknown Zendesk field type {field_type!r}; one of {FIELD_TYPES}")
         with self.lock:
@@ -397,6 +399,7 @@ class ZendeskSimulator(Simulator):
                 "editable_in_portal": False, "required_in_portal": False,
                 "tag": tag if field_type == "checkbox" else None, "created_at": moment,
                 "updated_at": moment, "removable": True, "key": None, "agent_description": None,
+                "creator_app_name": creator_app_name, "creator_user_id": -1 if creator_app_name else None,
             }
             if field_type in ("tagger", "multiselect"):
                 field["custom_field_options"] = []
@@ -1097,6 +1100,19 @@ def event_envelope(ticket: Mapping[str, Any], event_type: str, event: Mapping[st
 _FIELD_TYPES_BY_FORMAT = {"text": "text", "textarea": "textarea", "date": "date", "checkbox": "checkbox",
                           "dropdown": "tagger", "integer": "integer", "decimal": "decimal"}
 _DEFAULT_OPTIONS = {"transaction_status": ["pending", "failed", "completed", "returned", "reversed"]}
+
+
+def install_app_requirements(sim: ZendeskSimulator, requirements: Mapping[str, Any], app_name: str) -> dict[str, int]:
+    """What Zendesk does with an app's ``requirements.json`` ticket fields when an admin
+    installs the app: one field each, with its title, type, options and checkbox tag,
+    marked as created by ``app_name``. Returns the new ids by requirement identifier."""
+    created = {}
+    for identifier, field in requirements.get("ticket_fields", {}).items():
+        options = [(option["name"], option["value"]) for option in field.get("custom_field_options", ())]
+        created[identifier] = sim.add_ticket_field(
+            field["title"], field.get("type", "text"), options=options, tag=field.get("tag"),
+            active=field.get("active", True), creator_app_name=app_name)["id"]
+    return created
 
 
 def install_manifest(sim: ZendeskSimulator, manifest: Any, *, level_category: str = "open") -> Any:
