@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, role: str = "web") ->
         manifest=config.get("MANIFEST"),
         policy=config.get("RETRY_POLICY"),
         migrate=bool(config.get("MIGRATE", False)),
+        role=role,
     )
     from connector.logs import configure_logging
     from connector.metrics import COUNTERS
@@ -44,7 +45,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, role: str = "web") ->
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
-    from connector.web import admin
+    from connector.web import admin, api
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
     return app

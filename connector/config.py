@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 SECRET_VARS = (
     "ZENDESK_API_TOKEN", "ZENDESK_OAUTH_TOKEN", "ZENDESK_WEBHOOK_SECRETS",
     "SALESFORCE_ACCESS_TOKEN", "SALESFORCE_PRIVATE_KEY", "JIRA_API_TOKEN",
-    "JIRA_WEBHOOK_SECRET", "CONNECTOR_ADMIN_TOKEN",
+    "JIRA_WEBHOOK_SECRET", "CONNECTOR_ADMIN_TOKEN", "CONNECTOR_APP_TOKEN",
 )
 
 
@@ -82,6 +82,8 @@ class Settings:
     salesforce: SalesforceSettings
     jira: JiraSettings
     admin_token: str | None
+    app_token: str | None = None
+    """``CONNECTOR_APP_TOKEN``: the Zendesk app's bearer token for the JSON API."""
     extra: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -141,7 +143,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, role: str = "serv
         webhook_secrets=_split(env.get("JIRA_WEBHOOK_SECRET")),
     )
     settings = Settings(port, database_url, manifest_path, zendesk, salesforce, jira,
-                        env.get("CONNECTOR_ADMIN_TOKEN") or None)
+                        env.get("CONNECTOR_ADMIN_TOKEN") or None, env.get("CONNECTOR_APP_TOKEN") or None)
     problems += _check(settings, role)
     if problems:
         raise ConfigError(problems)
@@ -191,6 +193,7 @@ def _check(s: Settings, role: str) -> list[str]:
             problems.append(f"Jira is partly configured: {', '.join(missing)} missing")
     if intake and j.url and not j.webhook_secrets:
         problems.append("JIRA_URL is set but JIRA_WEBHOOK_SECRET is not: Jira webhooks cannot be verified")
-    if s.admin_token is not None and len(s.admin_token) < 16:
-        problems.append("CONNECTOR_ADMIN_TOKEN is shorter than 16 characters; use a long random value")
+    for name, token in (("CONNECTOR_ADMIN_TOKEN", s.admin_token), ("CONNECTOR_APP_TOKEN", s.app_token)):
+        if token is not None and len(token) < 16:
+            problems.append(f"{name} is shorter than 16 characters; use a long random value")
     return problems
