@@ -6,19 +6,18 @@ Run (from the repository root, in the virtualenv)::
     python bench/intake.py --quick              # smoke run, a few seconds per server
     python bench/intake.py --stores sqlite --log-level INFO
 
-What runs: for each store, two gunicorn servers one after the other, each started as the
-Procfile's ``web`` process starts it (``--workers $WEB_CONCURRENCY (2) --threads 4
---worker-class gthread``, bound to 127.0.0.1 instead of 0.0.0.0):
+What runs: for each store, two gunicorn servers one after the other, each started by the
+Procfile's own ``web`` command (read from the Procfile and run by bash, as Heroku runs
+it, with ``WEB_CONCURRENCY`` = ``--workers`` (2) and ``PORT`` set), bound to 127.0.0.1
+instead of 0.0.0.0:
 
-* **connector**: the real ``connector.app.create_app(...)`` through
-  :func:`connector_app` below. The only difference from production is the registry: the
-  shipped one handles no Zendesk event types yet (every event would be answered 200
-  "unsupported" and not stored), so the bench registers one plugin whose no-op handler
-  handles ``("zendesk", "ticket.status_changed")``. Each webhook therefore really stores an
-  event, one job and the lane's wake-up, and is answered 202 after the commit. No worker
-  runs, so the jobs stay pending. The manifest is the shipped ``manifest/connector.yaml``.
+* **connector**: the production web process, exactly: ``'connector.app:create_app()'``
+  with the shipped registry and the shipped ``manifest/connector.yaml``. The Zendesk
+  plugin handles ``ticket.status_changed``, so each webhook really stores an event, one
+  job and the lane's wake-up, and is answered 202 after the commit. No worker runs, so
+  the jobs stay pending.
 * **bare**: ``bench/bare_app.py``, a Flask ``POST /webhooks/zendesk`` that reads the body
-  and answers 202.
+  and answers 202, served by the same command with only the app replaced.
 
 Each server gets the same load, from threads in this process over keep-alive
 ``http.client`` connections. Every request is a distinct ``ticket.status_changed`` event
@@ -50,6 +49,7 @@ import math
 import os
 import platform
 import queue
+import shlex
 import shutil
 import socket
 import subprocess
@@ -68,27 +68,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-intake-webhook-secret"
-EVENT = ("zendesk", "ticket.status_changed")
+PROCFILE_APP = "'connector.app:create_app()'"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- the app gunicorn serves ----------------------------------------------------------
-
-def connector_app():
-    """The production app factory with a registry that handles one Zendesk event type.
-
-    gunicorn loads this as ``bench.intake:connector_app()``; the environment (set by the
-    bench) supplies DATABASE_URL, ZENDESK_WEBHOOK_SECRETS and LOG_LEVEL as in production.
-    """
-    from connector.app import create_app
-    from connector.registry import Plugin, Registry
-
-    def handle_nothing(ctx) -> None:  # never runs: no worker is started during the bench
-        return None
-
-    registry = Registry([Plugin(name="bench", handles={EVENT: handle_nothing})])
-    return create_app({"REGISTRY": registry})
 
 
 # --- the server -------------------------------------------------------------------------
@@ -139,21 +121,41 @@ def machine_busy() -> tuple[int, int, int]:
     return sum(values) - idle - steal, steal, sum(values)
 
 
+def procfile_web() -> str:
+    """The Procfile's ``web`` command, as written."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("the Procfile has no web: line")
+
+
+def web_command(app_spec: str | None) -> str:
+    """The Procfile's ``web`` command bound to 127.0.0.1, serving ``app_spec`` instead of
+    the connector when given."""
+    command = procfile_web()
+    for old, new in (("0.0.0.0:", "127.0.0.1:"), *([(PROCFILE_APP, shlex.quote(app_spec))] if app_spec else [])):
+        if old not in command:
+            raise SystemExit(f"the Procfile's web command no longer has {old!r}: update bench/intake.py")
+        command = command.replace(old, new)
+    return command
+
+
 class Server:
     """gunicorn as the Procfile's ``web`` line runs it, on a loopback port."""
 
-    def __init__(self, name: str, app_spec: str, env: dict[str, str], workers: int, threads: int,
-                 log_path: Path):
-        self.name, self.app_spec, self.env = name, app_spec, env
-        self.workers, self.threads, self.log_path = workers, threads, log_path
+    def __init__(self, name: str, app_spec: str | None, env: dict[str, str], workers: int, log_path: Path):
+        self.name, self.app_spec, self.log_path = name, app_spec, log_path
+        self.workers = workers
         self.port = free_port()
+        # bash runs the line as Heroku does (`bash -c`; a single command replaces bash, so
+        # the process is the gunicorn master). The virtualenv's gunicorn comes first on PATH.
+        self.env = {**env, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers),
+                    "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])}
         self.proc: subprocess.Popen | None = None
         self.worker_pids: list[int] = []
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers), "--threads", str(self.threads),
-                "--worker-class", "gthread", self.app_spec]
+        return ["bash", "-c", web_command(self.app_spec)]
 
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.log_path, "ab")
@@ -173,6 +175,9 @@ class Server:
                 conn.close()
             except OSError:
                 ok = False
+            if ok and Path(f"/proc/{self.proc.pid}/comm").read_text().strip() == "bash":
+                raise RuntimeError(f"{self.name}: bash did not hand its process to gunicorn (is the "
+                                   "Procfile's web line more than one command?): RSS would be wrong")
             self.worker_pids = self.children()
             if ok and len(self.worker_pids) == self.workers:
                 break
@@ -494,9 +499,9 @@ class Run:
     counts: dict[str, int] | None = None
 
 
-def bench_server(name: str, app_spec: str, env: dict[str, str], args, store_kind: str,
+def bench_server(name: str, app_spec: str | None, env: dict[str, str], args, store_kind: str,
                  workdir: Path) -> Run:
-    server = Server(name, app_spec, env, args.workers, args.threads,
+    server = Server(name, app_spec, env, args.workers,
                     workdir / f"gunicorn-{store_kind}-{name}.log")
     server.start()
     webhooks = Webhooks(args.tickets)
@@ -563,7 +568,7 @@ def print_summary(runs: list[Run], args) -> None:
         by_store.setdefault(run.store, {})[run.target] = run
     print()
     print("=" * 100)
-    print(f"Summary ({args.workers} gunicorn workers × {args.threads} gthread threads; open loop "
+    print(f"Summary (the Procfile's web command with WEB_CONCURRENCY={args.workers}; open loop "
           f"{args.rate:g} req/s for {args.duration:g} s; closed loop {args.concurrency} connections; "
           f"LOG_LEVEL={args.log_level})")
     print(f"max accepted/s and server CPU: closed loop; accepted/s, p50, p99: open loop at {args.rate:g} req/s, "
@@ -628,12 +633,11 @@ def print_header(args) -> None:
           f"Python {platform.python_version()}, gunicorn {version('gunicorn')}, Flask {version('flask')}, SQLAlchemy {version('sqlalchemy')}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("  NOTE: the load generator (this process), gunicorn and PostgreSQL share these cores.")
-    print(f"  server: gunicorn --workers {args.workers} --threads {args.threads} --worker-class gthread "
-          "(the Procfile's web line), bound to 127.0.0.1")
-    print("  connector app: bench.intake:connector_app() = connector.app.create_app() with a registry whose "
-          "one plugin handles (zendesk, ticket.status_changed) with a no-op handler (the shipped registry "
-          "handles no Zendesk events yet); shipped manifest; no worker runs")
-    print("  bare app: bench.bare_app:app, POST /webhooks/zendesk → 202")
+    print(f"  server: the Procfile's web command, WEB_CONCURRENCY={args.workers}, bound to 127.0.0.1: "
+          f"{web_command(None)}")
+    print("  connector app: connector.app:create_app() as in production (shipped registry and manifest); "
+          "no worker runs")
+    print("  bare app: the same command serving bench.bare_app:app, POST /webhooks/zendesk → 202")
     print(f"  LOG_LEVEL={args.log_level} for the connector (JSON logs to a file)")
     print(f"  load: per server {args.warmup} warm-up, {int(round(args.rate * args.duration))} open loop at "
           f"{args.rate:g}/s, the rest of {args.requests} closed loop on {args.concurrency} keep-alive "
@@ -654,7 +658,6 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--tickets", type=int, default=500, help="distinct tickets the events cycle over")
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
-    p.add_argument("--threads", type=int, default=4)
     p.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the connector")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
     p.add_argument("--targets", default="connector,bare")
@@ -678,14 +681,13 @@ def main(argv=None) -> int:
                 if not k.startswith(("DATABASE_URL", "ZENDESK_", "SALESFORCE_", "JIRA_", "GUNICORN_"))}
     base_env.update({"PYTHONPATH": str(ROOT), "CONNECTOR_MANIFEST": str(ROOT / "manifest" / "connector.yaml"),
                      "ZENDESK_WEBHOOK_SECRETS": SECRET, "LOG_LEVEL": args.log_level})
-    base_env.pop("WEB_CONCURRENCY", None)
     try:
         for kind in [s.strip() for s in args.stores.split(",") if s.strip()]:
             with StoreUnderTest(kind, workdir, args.pg_url) as store:
                 print(f"{kind}: {store.url}")
                 env = {**base_env, "DATABASE_URL": store.url}
                 for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
-                    spec = "bench.intake:connector_app()" if target == "connector" else "bench.bare_app:app"
+                    spec = None if target == "connector" else "bench.bare_app:app"
                     run = bench_server(target, spec, env, args, kind, workdir)
                     if target == "connector":
                         run.counts = store.counts()

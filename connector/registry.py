@@ -8,9 +8,18 @@ the sender does not retry or trip its circuit breaker, and logged so we notice.
 Three outcomes for an inbound event, after Zulip's webhooks:
 ``handled`` (stored, jobs enqueued), ``ignored`` (200, silent), ``unsupported`` (200, logged).
 Malformed bodies never reach the registry: they are answered 400 by the intake.
+
+A handler may be given as :func:`lazy` ``("package.module:function")``: the table is
+built from the plugin's declaration alone and the module is imported the first time the
+handler is looked up. The web process routes events but never runs handlers, so it
+does not import them (nor the vendor client libraries they use); a worker resolves
+every handler when it starts (:meth:`Registry.resolve_all`), so a broken reference
+stops it at once instead of failing jobs.
 """
 from __future__ import annotations
 
+import importlib
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
@@ -18,6 +27,47 @@ if TYPE_CHECKING:
     from connector.pipeline.context import JobContext
 
 HandlerFn = Callable[["JobContext"], None]
+
+_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+class LazyHandler:
+    """A handler named by ``"package.module:function"``, imported when first needed."""
+
+    __slots__ = ("target", "_fn")
+
+    def __init__(self, target: str):
+        if not isinstance(target, str) or not _TARGET.match(target):
+            raise ValueError(f"a lazy handler is named 'package.module:function', not {target!r}")
+        self.target = target
+        self._fn: HandlerFn | None = None
+
+    def resolve(self) -> HandlerFn:
+        if self._fn is None:
+            module_name, name = self.target.split(":")
+            try:
+                fn = getattr(importlib.import_module(module_name), name)
+            except (ImportError, AttributeError) as error:
+                raise LookupError(f"handler {self.target} cannot be loaded: {error}") from error
+            if not callable(fn):
+                raise LookupError(f"handler {self.target} is not callable")
+            self._fn = fn
+        return self._fn
+
+    def __call__(self, ctx: "JobContext") -> None:
+        return self.resolve()(ctx)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.target!r})"
+
+
+def lazy(target: str) -> LazyHandler:
+    """A handler imported from ``"package.module:function"`` on first use."""
+    return LazyHandler(target)
+
+
+def _resolved(fn: HandlerFn) -> HandlerFn:
+    return fn.resolve() if isinstance(fn, LazyHandler) else fn
 
 
 @dataclass(frozen=True)
@@ -90,11 +140,18 @@ class Registry:
 
     def handler(self, name: str) -> HandlerFn:
         try:
-            return self._handlers[name]
+            fn = self._handlers[name]
         except KeyError:
             raise LookupError(
                 f"no handler named {name!r}: was its plugin removed from the registry?"
             ) from None
+        return _resolved(fn)
+
+    def resolve_all(self) -> None:
+        """Import every lazily declared handler now (a worker's start-up): a reference
+        that cannot be loaded raises :class:`LookupError` naming it."""
+        for fn in self._handlers.values():
+            _resolved(fn)
 
     def describe(self) -> dict[str, Any]:
         return {

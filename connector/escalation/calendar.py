@@ -54,9 +54,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_package
-
 from connector.escalation.durations import Duration
+
+
+class _ImportedOnFirstUse:
+    """``holidays`` is imported when a country's holidays are first needed, so a process
+    that never computes a business calendar (the web process) does not carry it."""
+
+    def __getattr__(self, name: str):
+        import holidays
+
+        return getattr(holidays, name)
+
+
+holidays_package = _ImportedOnFirstUse()
 
 __all__ = ["BusinessCalendar", "CountryHolidays", "holiday_dates"]
 

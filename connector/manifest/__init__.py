@@ -4,9 +4,13 @@
 already loaded. Both raise :class:`ManifestError` listing every problem (path and what
 to change), and return an immutable :class:`Manifest`. ``dump_manifest`` goes back to
 plain data. The reference for admins is ``docs/manifest.md``.
+
+The checking and building code (YAML, the marshmallow schemas, the holidays package)
+is imported when one of those functions is first used, not with the package: a web
+process reads the model without carrying the checker (``isolated.py``).
 """
-from connector.manifest.build import dump_manifest
-from connector.manifest.load import DEFAULT_PATH, default_path, load_manifest, parse_manifest
+import importlib
+
 from connector.manifest.model import (
     ALWAYS_OPEN, AccountMatch, AllOf, AnyOf, CalendarSpec, CommentMatches, Condition, DecimalValue,
     FieldCondition, FieldRef, FieldSet, FrozenMap, HolidaySpec, JiraConfig, Level, ListOf, Manifest, MetWhen,
@@ -24,3 +28,17 @@ __all__ = [
     "Validator", "ZendeskConfig", "default_path", "dump_manifest", "load_manifest", "parse_manifest",
     "placeholder_ids",
 ]
+
+_LOADED_ON_FIRST_USE = {
+    "dump_manifest": "build",
+    "DEFAULT_PATH": "load", "default_path": "load", "load_manifest": "load", "parse_manifest": "load",
+}
+
+
+def __getattr__(name: str):
+    module = _LOADED_ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

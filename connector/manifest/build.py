@@ -9,12 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping
 
-from connector.manifest.leaves import DAYS, format_interval
 from connector.manifest.model import (
-    AccountMatch, AllOf, AnyOf, CalendarSpec, CommentMatches, Condition, DecimalValue, FieldCondition, FieldRef,
+    DAYS, AccountMatch, AllOf, AnyOf, CalendarSpec, CommentMatches, Condition, DecimalValue, FieldCondition, FieldRef,
     FieldSet, FrozenMap, HolidaySpec, JiraConfig, Level, ListOf, Manifest, MetWhen, Not, OneOf,
     OrganizationTagCondition, PublicReply, Regex, Requirements, RequesterTicketsWithin, Rule, SalesforceConfig,
-    StatusReached, TagCondition, Target, Tier, Validator, ZendeskConfig,
+    StatusReached, TagCondition, Target, Tier, Validator, ZendeskConfig, format_interval,
 )
 
 

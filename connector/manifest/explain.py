@@ -2,11 +2,10 @@
 signs off the escalation policy."""
 from __future__ import annotations
 
-from connector.manifest.leaves import DAY_NAMES, format_interval
 from connector.manifest.model import (
-    ALWAYS_OPEN, AllOf, AnyOf, CalendarSpec, CommentMatches, Condition, DecimalValue, FieldCondition, FieldSet,
-    ListOf, Manifest, MetWhen, Not, OneOf, OrganizationTagCondition, PublicReply, Regex, RequesterTicketsWithin,
-    StatusReached, TagCondition, Validator, placeholder_ids,
+    ALWAYS_OPEN, DAY_NAMES, AllOf, AnyOf, CalendarSpec, CommentMatches, Condition, DecimalValue, FieldCondition,
+    FieldSet, ListOf, Manifest, MetWhen, Not, OneOf, OrganizationTagCondition, PublicReply, Regex,
+    RequesterTicketsWithin, StatusReached, TagCondition, Validator, format_interval, placeholder_ids,
 )
 
 def explain(manifest: Manifest) -> str:

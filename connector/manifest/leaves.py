@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 from marshmallow import Schema, ValidationError, fields
 
 from connector.escalation.durations import parse_duration
-from connector.manifest.model import END_OF_DAY
+from connector.manifest.model import DAY_NAMES, DAYS, END_OF_DAY, format_interval
 from connector.manifest.words import did_you_mean, listing, shown, yaml_boolean_hint
 
 LOGICAL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -287,8 +287,6 @@ class KeyedMapping(ManifestField):
 
 # -- opening hours ---------------------------------------------------------------------
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DAYS_HINT = "use mon … sun, a range such as mon-fri, or a list such as sat,sun"
 
@@ -331,12 +329,6 @@ def _minutes(value: time, is_end: bool = False) -> int:
     if is_end and value == END_OF_DAY:
         return 24 * 60
     return value.hour * 60 + value.minute
-
-
-def format_interval(interval: tuple[time, time]) -> str:
-    start, end = interval
-    end_text = "24:00" if end == END_OF_DAY else end.strftime("%H:%M")
-    return f"{start.strftime('%H:%M')}-{end_text}"
 
 
 class Hours(ManifestField):

@@ -22,6 +22,15 @@ ALWAYS_OPEN = "24x7"
 END_OF_DAY = time(0)
 """How an opening interval that runs to midnight (``"18:00-24:00"``) stores its end: as
 the business-calendar module reads it, ``time(0)`` as an *end* means 24:00."""
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def format_interval(interval: tuple[time, time]) -> str:
+    """``"09:00-17:00"``; an interval running to midnight ends ``"24:00"``."""
+    start, end = interval
+    end_text = "24:00" if end == END_OF_DAY else end.strftime("%H:%M")
+    return f"{start.strftime('%H:%M')}-{end_text}"
 
 
 class FrozenMap(Mapping[K, V]):

@@ -1,17 +1,20 @@
 """The Salesforce plugin's declaration: no webhooks, one job, listening to
-``escalation.changed`` so every change to an escalation is mirrored on the ticket's lane."""
+``escalation.changed`` so every change to an escalation is mirrored on the ticket's lane.
+
+The job is declared :func:`~connector.registry.lazy`: the web process does not import the
+mirror or simple-salesforce."""
 from __future__ import annotations
 
 from typing import Any
 
-from connector.registry import Plugin
-from plugins.salesforce.mirror import mirror_job
+from connector.registry import Plugin, lazy
 
 CHANGED_TOPIC = "escalation.changed"
 
 
 def build(settings: Any, manifest: Any) -> Plugin:
-    return Plugin(name="salesforce", jobs={"mirror": mirror_job}, listens={CHANGED_TOPIC: "mirror"})
+    return Plugin(name="salesforce", jobs={"mirror": lazy("plugins.salesforce.mirror:mirror_job")},
+                  listens={CHANGED_TOPIC: "mirror"})
 
 
 def enabled(settings: Any, manifest: Any) -> bool:

@@ -48,28 +48,11 @@ from connector.store.escalations import (
     BLOCKED, OPEN, RESOLVED, EscalationRecord, Escalations, record_from_json, record_to_json,
 )
 from plugins.zendesk.client import ZendeskClient
+from plugins.zendesk.plugin import FOLLOW_EVENTS, HANDLED_EVENTS, IGNORED_EVENTS, TRANSITION_EVENTS
 from plugins.zendesk.service import zendesk_client
 from plugins.zendesk.writeback import TicketWrite, write_ticket
 
 log = logging.getLogger("connector.zendesk")
-
-TRANSITION_EVENTS = frozenset({"ticket.custom_status_changed", "ticket.status_changed", "ticket.trigger"})
-FOLLOW_EVENTS = frozenset({"ticket.comment_added", "ticket.custom_field_changed"})
-HANDLED_EVENTS = TRANSITION_EVENTS | FOLLOW_EVENTS
-IGNORED_EVENTS = frozenset({
-    "ticket.created", "ticket.tags_changed", "ticket.priority_changed", "ticket.type_changed",
-    "ticket.agent_assignment_changed", "ticket.group_assignment_changed", "ticket.organization_changed",
-    "ticket.requester_changed", "ticket.submitter_changed", "ticket.brand_changed", "ticket.form_changed",
-    "ticket.problem_link_changed", "ticket.merged", "ticket.soft_deleted", "ticket.permanently_deleted",
-    "ticket.undeleted", "ticket.subject_changed", "ticket.description_changed", "ticket.marked_as_spam",
-    "ticket.due_date_changed", "ticket.comment_made_private", "ticket.comment_redacted",
-    "ticket.attachment_redacted", "ticket.followers_changed", "ticket.email_ccs_changed",
-    "ticket.sla_policy_changed", "ticket.schedule_changed", "ticket.ola_policy_changed",
-    "ticket.external_id_changed", "ticket.satisfaction_rating_changed",
-})
-"""Ticket events that cannot start, change or meet an escalation. (A tag change could
-match a ``tag`` rule, but rules are only evaluated at a transition, which re-reads the
-ticket's tags.)"""
 
 SLA_TAGS = {AT_RISK: "sla_at_risk", BREACH: "sla_breached"}
 PRODUCT_BUG_TOPIC = "escalation.product_bug"
