@@ -70,15 +70,23 @@ def click_and_wait_for_page(browser, button, timeout: float = 15) -> None:
 
     ``click()`` returns as soon as the click is dispatched, before the form's POST has been
     answered, so reading the page straight after it may still read the old one (or find
-    nothing). Waiting for the old document to go stale and the new one to be complete
-    makes the next read see the page the server answered with.
+    nothing). The old document is marked before the click; the wait ends when the browser
+    shows a document without the mark that has finished loading. While the browser
+    navigates, ChromeDriver may answer a query with an error instead of a value ("unhandled
+    inspector error", "Cannot find context"): such answers mean "not yet" and are asked again.
     """
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    import secrets
+
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = browser.find_element(By.TAG_NAME, "html")
+    mark = secrets.token_hex(8)
+    browser.execute_script("document.documentElement.dataset.beforeClick = arguments[0];", mark)
     button.click()
-    wait = WebDriverWait(browser, timeout)
-    wait.until(expected_conditions.staleness_of(old))
-    wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
+
+    def next_page_loaded(driver) -> bool:
+        return driver.execute_script(
+            "return document.readyState === 'complete'"
+            " && document.documentElement.dataset.beforeClick !== arguments[0];", mark)
+
+    WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(next_page_loaded)
