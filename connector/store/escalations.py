@@ -128,6 +128,13 @@ class Escalations:
                 salesforce_state=state, salesforce_account_id=account_id,
                 salesforce_error=mask_pans(error) if error else None))
 
+    def set_customer(self, ticket_id: int, *, organization_id: int | None, account_ref: str | None) -> None:
+        """Set the ticket's organization and customer reference (``salesforce.account_match``)
+        and nothing else: a worker's newer decisions on the same row are kept."""
+        with self.store.begin() as conn:
+            conn.execute(update(escalations).where(escalations.c.ticket_id == int(ticket_id)).values(
+                organization_id=organization_id, account_ref=account_ref, updated_at=self.clock()))
+
     def list(self, *, states: Sequence[str] | None = None, since: datetime | None = None,
              organization_id: int | None = None, salesforce_state: str | None = None,
              limit: int | None = None, after_ticket_id: int | None = None,

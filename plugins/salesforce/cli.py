@@ -4,7 +4,9 @@ Both run the same mirror as the ``salesforce.mirror`` job, in this process, thro
 ``Effects.once`` (audited; a second run sends nothing that was already sent).
 
 - ``resync`` mirrors every escalation not mirrored yet (unmatched ones included, with a
-  fresh Account lookup): run it after fixing ``account_match`` or an Account. ``--all``
+  fresh Account lookup and, when Zendesk is configured, their customer reference read
+  again from Zendesk): run it after fixing ``account_match``, an Account, or the
+  organization in Zendesk. ``--all``
   re-mirrors every escalation, which also refreshes the Account roll-ups (the 90-day
   count moves with the calendar: schedule ``resync --all`` daily).
 - ``backfill`` rebuilds the whole history (every timeline row) of the escalations changed
@@ -39,7 +41,7 @@ def _mirror():
     service = salesforce_service(runtime.services)
     click.get_current_context().call_on_close(service.close)
     effects = Effects(runtime.store, runtime.audit, runtime.queue.clock)
-    return Mirror(service, runtime.store, effects, runtime.audit, runtime.queue.clock)
+    return runtime, Mirror(service, runtime.store, effects, runtime.audit, runtime.queue.clock)
 
 
 def _run(mirror, records, *, full: bool, label: str, why: str) -> None:
@@ -79,10 +81,42 @@ def resync(everything):
     """Mirror the escalations not mirrored yet (unmatched ones included)."""
     from connector.store.escalations import Escalations
 
-    mirror = _mirror()
+    runtime, mirror = _mirror()
     mirror.service.accounts.clear()
-    records = [r for r in Escalations(mirror.store).list() if everything or r.salesforce_state != "mirrored"]
+    escalations = Escalations(mirror.store)
+    _refresh_customers(runtime, escalations, [r for r in escalations.list() if r.salesforce_state == "unmatched"])
+    records = [r for r in escalations.list() if everything or r.salesforce_state != "mirrored"]
     _run(mirror, records, full=False, label="resync", why="connector salesforce resync")
+
+
+def _refresh_customers(runtime, escalations, unmatched) -> None:
+    """Read the customer reference of every unmatched escalation from Zendesk again, so a
+    fix made there (the organization's ``external_id``, the ticket's organization) is
+    what the mirror looks the Account up by. Without Zendesk credentials the stored
+    references are used, and the command says so."""
+    from plugins.zendesk.accounts import refresh_account_ref
+    from plugins.zendesk.service import zendesk_client
+
+    if not unmatched:
+        return
+    if not runtime.settings.zendesk.configured:
+        click.echo(f"Zendesk is not configured: the customer references of {len(unmatched)} unmatched "
+                   "escalation(s) are not read again (set the Zendesk credentials to pick up fixes made "
+                   "in Zendesk)", err=True)
+        return
+    client = zendesk_client(runtime.services)
+    changed, failures = 0, []
+    for record in unmatched:
+        try:
+            before, after = refresh_account_ref(client, runtime.manifest, escalations, record.ticket_id)
+        except (PermanentError, TransientHTTPError, RetryLater) as error:
+            failures.append(f"ticket {record.ticket_id}: customer reference not read again: {error}")
+            continue
+        changed += before != after
+    click.echo(f"{len(unmatched)} unmatched escalation(s): customer reference read again from Zendesk, "
+               f"{changed} changed")
+    for line in failures:
+        click.echo(line, err=True)
 
 
 @salesforce.command("backfill")
@@ -92,7 +126,7 @@ def backfill(since):
     """Rebuild every escalation's history in Salesforce from the store (idempotent)."""
     from connector.store.escalations import Escalations
 
-    mirror = _mirror()
+    _, mirror = _mirror()
     start = since.replace(tzinfo=timezone.utc) if isinstance(since, datetime) else None
     records = Escalations(mirror.store).list(since=start)
     _run(mirror, records, full=True, label="backfill", why="connector salesforce backfill")

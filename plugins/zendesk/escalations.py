@@ -47,6 +47,7 @@ from connector.pipeline.context import JobContext
 from connector.store.escalations import (
     BLOCKED, OPEN, RESOLVED, EscalationRecord, Escalations, record_from_json, record_to_json,
 )
+from plugins.zendesk.accounts import account_ref
 from plugins.zendesk.client import ZendeskClient
 from plugins.zendesk.plugin import FOLLOW_EVENTS, HANDLED_EVENTS, IGNORED_EVENTS, TRANSITION_EVENTS
 from plugins.zendesk.service import zendesk_client
@@ -266,7 +267,10 @@ class _Handling:
     def _blocked(self, ticket: TicketSnapshot, level: Level, decision: Blocked) -> TicketWrite:
         base = self.record or self._new_record(ticket, BLOCKED)
         if base.state == BLOCKED:
-            base = self._with_ticket(base, ticket).evolve(level=level.name)  # the level attempted
+            # The level attempted, and the customer: a blocked first attempt is mirrored too,
+            # and without the customer's reference it would look unmatched in Salesforce.
+            base = self._with_ticket(base, ticket).evolve(
+                level=level.name, account_ref=self._account_ref(ticket) or base.account_ref)
         record = base.evolve(blocked_count=base.blocked_count + 1,
                              last_transition=BLOCKED_PREFIX + transition_id(level, self.at))
         missing = [f"{item.title}: {item.reason}" for item in decision.missing]
@@ -431,15 +435,7 @@ class _Handling:
         return any(isinstance(c, OrganizationTagCondition) for c in rule_conditions(self.manifest))
 
     def _account_ref(self, ticket: TicketSnapshot) -> str | None:
-        sf = self.manifest.salesforce
-        if sf is None or ticket.organization_id is None:
-            return None
-        source = sf.account_match.zendesk
-        if source == "organization.id":
-            return str(ticket.organization_id)
-        organization = self.client.organization(ticket.organization_id)
-        value = organization.get(source.split(".", 1)[1])
-        return str(value) if value not in (None, "") else None
+        return account_ref(self.client, self.manifest, ticket.organization_id)
 
     def _bug_request(self, ticket: TicketSnapshot, record: EscalationRecord, *, first: bool) -> dict | None:
         """The product-bug request, when this event asks for one: at the first

@@ -129,3 +129,50 @@ def test_a_customer_without_an_account_is_kept_unmatched_until_resync(desk):
     assert "no Account has AccountNumber = '001ACME'" in record.salesforce_error
     assert desk.org_sim.records("Escalation__c") == []
     assert [e.kind for e in desk.escalations.events(ticket_id, unmirrored_only=True)] == ["opened"]
+
+
+def test_a_fix_made_in_zendesk_is_picked_up_by_resync(desk, tmp_path, monkeypatch):
+    """The organization's external_id was wrong; an admin corrects it in Zendesk (nothing
+    happens on the ticket). `connector salesforce resync` reads the customer reference
+    again from Zendesk and mirrors the escalation to the right Account."""
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    account = desk.org_sim.insert("Account", Name="Acme Payments", AccountNumber="ACME-7")
+    ticket_id = desk.new_ticket(**COMPLETE_FINANCIAL)
+    desk.escalate(ticket_id, "L2")
+    desk.settle()
+    assert desk.record(ticket_id).salesforce_state == "unmatched"
+
+    with desk.sim.lock:
+        desk.sim.organizations[desk.org["id"]]["external_id"] = "ACME-7"
+    for name, value in {"DATABASE_URL": desk.database_url, "CONNECTOR_MANIFEST": str(tmp_path / "connector.yaml"),
+                        "ZENDESK_URL": desk.sim.url, "ZENDESK_OAUTH_TOKEN": desk.sim.oauth_token,
+                        "SALESFORCE_INSTANCE_URL": desk.org_sim.url,
+                        "SALESFORCE_ACCESS_TOKEN": desk.org_sim.access_token}.items():
+        monkeypatch.setenv(name, value)
+    outcome = CliRunner().invoke(main, ["salesforce", "resync"], catch_exceptions=False)
+    assert outcome.exit_code == 0, outcome.output
+    assert "1 unmatched escalation(s): customer reference read again from Zendesk, 1 changed" in outcome.output
+    assert "1 mirrored, 0 unmatched, 0 failed; 1 Salesforce call(s)" in outcome.output
+    record = desk.record(ticket_id)
+    assert (record.account_ref, record.salesforce_state, record.salesforce_account_id) == ("ACME-7", "mirrored", account)
+    [escalation] = desk.org_sim.records("Escalation__c")
+    assert escalation["Account__c"] == account
+    assert [e["Kind__c"] for e in desk.org_sim.records("Escalation_Event__c")] == ["opened"]
+
+
+def test_a_blocked_first_attempt_is_mirrored_to_the_customers_account(desk):
+    """An escalation whose first attempt is turned back still belongs to its customer: it
+    is mirrored to the Account (state blocked), not kept as unmatched."""
+    account = desk.org_sim.insert("Account", Name="Acme Payments", AccountNumber="001ACME")
+    ticket_id = desk.new_ticket(**{**COMPLETE_FINANCIAL, "amount": None})
+    desk.escalate(ticket_id, "L2")
+    desk.settle()
+    record = desk.record(ticket_id)
+    assert record.state == "blocked" and record.account_ref == "001ACME"
+    assert (record.salesforce_state, record.salesforce_account_id) == ("mirrored", account)
+    [escalation] = desk.org_sim.records("Escalation__c")
+    assert escalation["Account__c"] == account
+    assert [e["Kind__c"] for e in desk.org_sim.records("Escalation_Event__c")] == ["blocked"]

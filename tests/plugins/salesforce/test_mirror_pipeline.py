@@ -95,12 +95,15 @@ def test_no_account_match_is_kept_audited_listed_and_resynced(org, parts, databa
     account = org.insert("Account", Name="Acme")
     escalations.save(escalations.get(7).evolve(account_ref=account))
     env = {"DATABASE_URL": database_url, "CONNECTOR_MANIFEST": str(SHIPPED_MANIFEST),
-           "SALESFORCE_INSTANCE_URL": org.url, "SALESFORCE_ACCESS_TOKEN": org.access_token,
-           "ZENDESK_URL": "https://acme.zendesk.com", "ZENDESK_OAUTH_TOKEN": "zd-token"}
+           "SALESFORCE_INSTANCE_URL": org.url, "SALESFORCE_ACCESS_TOKEN": org.access_token}
+    for name in ("ZENDESK_URL", "ZENDESK_SUBDOMAIN", "ZENDESK_OAUTH_TOKEN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     outcome = CliRunner().invoke(main, ["salesforce", "resync"], catch_exceptions=False)
     assert outcome.exit_code == 0, outcome.output
+    # without Zendesk credentials the stored reference is used, and the command says so
+    assert "the customer references of 1 unmatched escalation(s) are not read again" in outcome.stderr
     assert "1 mirrored, 0 unmatched, 0 failed; 1 Salesforce call(s)" in outcome.output
     assert escalations.get(7).salesforce_state == "mirrored"
     assert [e["Event_Key__c"] for e in org.records("Escalation_Event__c")] == ["zendesk:7:opened"]
