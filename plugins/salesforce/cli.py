@@ -10,7 +10,9 @@ Both run the same mirror as the ``salesforce.mirror`` job, in this process, thro
   re-mirrors every escalation, which also refreshes the Account roll-ups (the 90-day
   count moves with the calendar: schedule ``resync --all`` daily).
 - ``backfill`` rebuilds the whole history (every timeline row) of the escalations changed
-  since DATE (default: all), with a progress bar.
+  since DATE (default: all), with a progress bar; a second run sends only what changed,
+  ``--force`` sends everything again (after a sandbox refresh or records lost in
+  Salesforce; upserts by external id, so nothing doubles).
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def _mirror():
     return runtime, Mirror(service, runtime.store, effects, runtime.audit, runtime.queue.clock)
 
 
-def _run(mirror, records, *, full: bool, label: str, why: str) -> None:
+def _run(mirror, records, *, full: bool, label: str, why: str, run: str | None = None) -> None:
     counts = {"mirrored": 0, "unmatched": 0, "missing": 0, "failed": 0}
     calls = 0
     failures: list[str] = []
@@ -53,7 +55,7 @@ def _run(mirror, records, *, full: bool, label: str, why: str) -> None:
             f"ticket {r.ticket_id}" if r is not None else None)) as bar:
         for record in bar:
             try:
-                result = mirror.mirror(record.ticket_id, full=full, why=why)
+                result = mirror.mirror(record.ticket_id, full=full, why=why, run=run)
             except RetryLater as error:
                 stopped = f"Salesforce asked us to wait ({error}); run the command again later"
                 break
@@ -122,11 +124,21 @@ def _refresh_customers(runtime, escalations, unmatched) -> None:
 @salesforce.command("backfill")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Only escalations changed on or after this date (YYYY-MM-DD, UTC).")
-def backfill(since):
-    """Rebuild every escalation's history in Salesforce from the store (idempotent)."""
+@click.option("--force", is_flag=True,
+              help="Send every history again even where it was sent before (after a sandbox refresh, "
+                   "or records deleted or edited in Salesforce).")
+def backfill(since, force):
+    """Rebuild every escalation's history in Salesforce from the store (idempotent).
+
+    Without --force, what was already sent in the same state is not sent again. With it,
+    everything is sent once more; Salesforce upserts by external id, so nothing doubles."""
+    import secrets
+
     from connector.store.escalations import Escalations
 
     _, mirror = _mirror()
     start = since.replace(tzinfo=timezone.utc) if isinstance(since, datetime) else None
     records = Escalations(mirror.store).list(since=start)
-    _run(mirror, records, full=True, label="backfill", why="connector salesforce backfill")
+    run = f"{mirror.clock():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}" if force else None
+    _run(mirror, records, full=True, label="backfill", why="connector salesforce backfill" + (" --force" if force else ""),
+         run=run)

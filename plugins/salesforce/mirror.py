@@ -168,7 +168,10 @@ class Mirror:
         return [*others, record]
 
     def mirror(self, ticket_id: int, *, full: bool = False, correlation_id: str | None = None,
-               job_id: int | None = None, why: str = "escalation changed") -> MirrorResult:
+               job_id: int | None = None, why: str = "escalation changed", run: str | None = None) -> MirrorResult:
+        """Mirror one escalation (``full``: its whole timeline). ``run`` names a forced
+        backfill: its writes get keys of their own, so they are sent again even where the
+        same state was sent before (Salesforce upserts by external id: nothing doubles)."""
         mapping = self.service.mapping
         record = self.escalations.get(ticket_id)
         if record is None:
@@ -192,6 +195,8 @@ class Mirror:
         # a backfill has keys of its own, so it sends once and then is a no-op too.
         state = request_digest({"escalation": escalation, "rollups": rollups, "events": [e.key for e in every]})
         prefix = "salesforce:backfill" if full else "salesforce:escalation"
+        if run:
+            prefix = f"{prefix}:run:{run}"
         calls = 0
         for index, batch in enumerate(split_events(events)):
             body = composite_request(mapping, ticket_id, escalation,

@@ -388,6 +388,14 @@ class SalesforceSimulator(Simulator):
             return [self._record_json(sobject, r, LATEST_VERSION) for r in self._records[sobject].values()
                     if all(r.get(k) == v for k, v in equals.items())]
 
+    def delete_all(self, sobject: str) -> int:
+        """Delete every record of ``sobject``, as an admin (or a sandbox refresh) would;
+        returns how many there were."""
+        with self.lock:
+            count = len(self._records[sobject])
+            self._records[sobject].clear()
+            return count
+
     def expire_session(self) -> None:
         """Every token stops working (401 INVALID_SESSION_ID) until :meth:`authorize`."""
         with self.lock:

@@ -117,6 +117,21 @@ def test_no_account_match_is_kept_audited_listed_and_resynced(org, parts, databa
     outcome = CliRunner().invoke(main, ["salesforce", "backfill"], catch_exceptions=False)
     assert "0 Salesforce call(s)" in outcome.output
     assert len(org.records("Escalation__c")) == 1 and len(org.records("Escalation_Event__c")) == 1
+    # a date after the escalation's last change leaves it out
+    outcome = CliRunner().invoke(main, ["salesforce", "backfill", "--since", "2099-01-01"], catch_exceptions=False)
+    assert outcome.exit_code == 0 and "0 mirrored, 0 unmatched, 0 failed; 0 Salesforce call(s)" in outcome.output
+
+    # records lost in Salesforce (a sandbox refresh): a plain backfill sends nothing, --force
+    # sends the whole history once more, and a second forced run upserts the same records
+    assert org.delete_all("Escalation_Event__c") == 1 and org.delete_all("Escalation__c") == 1
+    assert "0 Salesforce call(s)" in CliRunner().invoke(main, ["salesforce", "backfill"]).output
+    for _ in range(2):
+        outcome = CliRunner().invoke(main, ["salesforce", "backfill", "--force"], catch_exceptions=False)
+        assert outcome.exit_code == 0 and "1 mirrored, 0 unmatched, 0 failed; 1 Salesforce call(s)" in outcome.output
+        assert len(org.records("Escalation__c")) == 1
+        assert [e["Event_Key__c"] for e in org.records("Escalation_Event__c")] == ["zendesk:7:opened"]
+    forced = [r for r in audit.export(ticket_id=7) if r["kind"] == "write" and "--force" in (r["reason"] or "")]
+    assert len(forced) == 2 and all(r["result"] == "written" for r in forced)
 
 
 def test_request_limit_retries_later_then_goes_through(org, parts):
