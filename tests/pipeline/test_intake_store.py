@@ -85,8 +85,31 @@ def _lose_connection_on_first(store: Store, sql_start: str, times: int = 1) -> l
     return failures
 
 
+def _mid_enqueue(store: Store) -> str:
+    """A statement the enqueue runs after it has started writing: on PostgreSQL its one
+    statement (event, jobs and lane together), on SQLite the job insert after the event's."""
+    return "WITH new_event AS" if store.is_postgres else "INSERT INTO jobs"
+
+
+def test_postgres_enqueues_in_one_statement_and_sqlite_in_one_transaction(queue, store):
+    seen: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()[:3]))
+
+    result = queue.enqueue_event(_event(7, 1), ["a", "b"], "corr")
+    event.remove(store.engine, "before_cursor_execute", _seen)
+    if store.is_postgres:
+        assert seen == ["WITH new_event AS"]
+    else:
+        assert seen == ["BEGIN IMMEDIATE", "INSERT INTO inbound_events", "INSERT INTO jobs", "INSERT INTO jobs",
+                        "INSERT INTO lanes"]
+    assert len(result.job_ids) == 2 and _counts(store) == (1, 2, 1)
+
+
 def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(queue, store, caplog):
-    failures = _lose_connection_on_first(store, "INSERT INTO jobs")
+    failures = _lose_connection_on_first(store, _mid_enqueue(store))
     with caplog.at_level(logging.WARNING, logger="connector.queue"):
         result = queue.enqueue_event(_event(7, 1), ["h"], "corr")
     assert len(failures) == 1 and not result.duplicate
@@ -95,7 +118,8 @@ def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(que
 
 
 def test_a_second_lost_connection_is_not_retried(queue, store):
-    _lose_connection_on_first(store, "INSERT INTO inbound_events", times=2)
+    _lose_connection_on_first(store, "WITH new_event AS" if store.is_postgres else "INSERT INTO inbound_events",
+                              times=2)
     with pytest.raises(Exception) as raised:
         queue.enqueue_event(_event(7, 1), ["h"], "corr")
     assert getattr(raised.value, "connection_invalidated", False)
