@@ -128,6 +128,24 @@ def test_the_web_process_loads_neither_the_manifest_checker_nor_a_vendor_client(
     assert NOT_IN_THE_WEB_PROCESS & set(seen["modules"]) == set()
 
 
+def test_the_zendesk_apps_save_check_loads_no_vendor_client_into_the_web_process(tmp_path):
+    """POST /api/requirements builds a ticket snapshot the way the webhook path does, but
+    in the web process: it must not pull in Zenpy or requests (about 8 MB per worker)."""
+    env = _environment(tmp_path, CONNECTOR_APP_TOKEN="app-token-0123456789")
+    done = _python(
+        "import json, sys\n"
+        "from connector.app import create_app\n"
+        "app = create_app({'TESTING': True, 'MIGRATE': True})\n"
+        "answer = app.test_client().post('/api/requirements', json={'level': 'L2', 'fields': {}},\n"
+        "                                headers={'Authorization': 'Bearer app-token-0123456789'})\n"
+        "print(json.dumps({'status': answer.status_code, 'may_escalate': answer.get_json()['may_escalate'],\n"
+        "                  'modules': sorted({m.split('.')[0] for m in sys.modules})}))\n", env)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert (seen["status"], seen["may_escalate"]) == (200, False)  # every required field is empty
+    assert NOT_IN_THE_WEB_PROCESS & set(seen["modules"]) == set()
+
+
 def test_a_worker_loads_every_handler_before_it_starts(tmp_path):
     from connector.runtime import build_runtime
     from plugins.salesforce.mirror import mirror_job

@@ -258,7 +258,7 @@ def requirements_config_view(manifest: Manifest) -> dict[str, Any]:
 def check_view(manifest: Manifest, body: Any, *, now: datetime) -> dict[str, Any]:
     """The JSON of ``POST /api/requirements`` for the request ``body``; InputError when the
     body is malformed."""
-    from plugins.zendesk.client import build_snapshot
+    from plugins.zendesk.snapshot import build_snapshot
 
     if not isinstance(body, Mapping):
         raise InputError(f"the body must be a JSON object, not {_json_type(body)}")

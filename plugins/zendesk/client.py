@@ -76,6 +76,7 @@ from connector.http import DEFAULT_TIMEOUT, TransientHTTPError, classify, count_
 from connector.masking import mask_pans
 from connector.pipeline.retry import PermanentError
 from connector.simulation import RebaseAdapter
+from plugins.zendesk.snapshot import _int_or_none, build_snapshot, parse_time
 
 __all__ = [
     "SYSTEM",
@@ -113,17 +114,6 @@ class ZendeskNotFound(PermanentError):
 
 
 # -- small pure helpers ------------------------------------------------------------------
-
-def parse_time(value: str | datetime) -> datetime:
-    """A Zendesk timestamp (``2026-11-23T17:00:00Z``) as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return moment.astimezone(timezone.utc)
-
 
 def format_stamp(value: str | datetime) -> str:
     """``updated_stamp`` / search time as Zendesk writes it: UTC, whole seconds, ``Z``.
@@ -189,59 +179,6 @@ def _comment(comment: Mapping[str, Any] | str) -> dict[str, Any]:
     out = dict(comment)
     out["public"] = bool(comment.get("public", False))
     return out
-
-
-def _field_id(ref: Any) -> int:
-    return int(getattr(ref, "id", ref))
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value in (None, "") else int(value)
-
-
-def build_snapshot(raw_ticket: Mapping[str, Any], fields: Mapping[str, Any], *,
-                   titles_by_id: Mapping[int, str] | None = None,
-                   organization: Mapping[str, Any] | None = None) -> TicketSnapshot:
-    """A :class:`TicketSnapshot` from a ticket as the API returns it (no I/O).
-
-    ``fields`` maps logical names to ``FieldRef`` (or bare ids), as the manifest's
-    ``zendesk.fields``. Every mapped name is in ``snapshot.fields`` (``None`` when the
-    ticket has no value for it); ``titles_by_id`` (field id → title) fills
-    ``field_titles``. ``organization`` must be the ticket's organization."""
-    values: dict[int, Any] = {}
-    for item in raw_ticket.get("custom_fields") or raw_ticket.get("fields") or []:
-        if isinstance(item, Mapping) and item.get("id") is not None:
-            values[int(item["id"])] = item.get("value")
-    titles_by_id = titles_by_id or {}
-    logical: dict[str, Any] = {}
-    titles: dict[str, str] = {}
-    for name, ref in fields.items():
-        field_id = _field_id(ref)
-        logical[name] = values.get(field_id)
-        if titles_by_id.get(field_id):
-            titles[name] = titles_by_id[field_id]
-    organization_id = _int_or_none(raw_ticket.get("organization_id"))
-    organization_tags: frozenset[str] = frozenset()
-    if organization is not None:
-        if organization_id is None or int(organization["id"]) != organization_id:
-            raise ValueError(f"organization {organization.get('id')} is not ticket "
-                             f"{raw_ticket.get('id')}'s organization ({organization_id})")
-        organization_tags = frozenset(str(t) for t in organization.get("tags") or ())
-    created = raw_ticket.get("created_at")
-    return TicketSnapshot(
-        id=int(raw_ticket["id"]),
-        status=str(raw_ticket["status"]).lower(),
-        updated_at=parse_time(raw_ticket["updated_at"]),
-        custom_status_id=_int_or_none(raw_ticket.get("custom_status_id")),
-        subject=raw_ticket.get("subject"),
-        tags=frozenset(str(t) for t in raw_ticket.get("tags") or ()),
-        fields=logical,
-        field_titles=titles,
-        requester_id=_int_or_none(raw_ticket.get("requester_id")),
-        organization_id=organization_id,
-        organization_tags=organization_tags,
-        created_at=parse_time(created) if created else None,
-    )
 
 
 def _error_text(response: requests.Response) -> str:
