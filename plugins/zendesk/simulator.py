@@ -64,17 +64,31 @@ Test helpers: :meth:`add_user`, :meth:`add_organization`, :meth:`add_ticket_fiel
 ``updated_at`` — use it to provoke 409s), :meth:`add_comment`, and readers :meth:`ticket`,
 :meth:`ticket_json`, :meth:`comments`, :meth:`audits`. :func:`event_envelope` and
 :func:`post_signed` / :meth:`fire_event` send signed event-subscribed webhooks.
+
+Event deliveries, two ways (both run in background threads; :meth:`join_deliveries` waits)
+    :meth:`subscribe` — one URL and secret that get every ticket event (tests, the demo).
+    Webhooks as Zendesk keeps them — :meth:`add_webhook`, or installing an app whose
+    ``requirements.json`` declares them (:func:`install_app_requirements`,
+    :func:`install_app`). Each webhook has its own id and a signing secret Zendesk made
+    (read it with :meth:`webhook_signing_secret`, Admin Center's *Reveal secret*), and
+    receives only the event types in its ``subscriptions``, signed with that secret, while
+    its status is ``active``. Every attempt is kept, with the status the endpoint answered,
+    in :meth:`webhook_invocations`. ``sim.webhook_verify`` is what deliveries trust for
+    TLS (requests' ``verify``: True for the system's CAs, or a CA bundle's path).
 """
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
+import secrets
 import shlex
 import threading
 import time
 import uuid
+import zipfile
 from copy import deepcopy
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
@@ -136,8 +150,9 @@ def _truthy(value: Any) -> bool:
 def post_signed(url: str, body: Mapping[str, Any] | bytes, secret: str, *,
                 timestamp: str | None = None, webhook_id: str = "01SIMWEBHOOK",
                 invocation_id: str | None = None, account_id: int = 10000001,
-                timeout: float = 10.0) -> requests.Response:
-    """POST ``body`` to ``url`` signed like a Zendesk webhook (event or trigger style)."""
+                timeout: float = 10.0, verify: bool | str = True) -> requests.Response:
+    """POST ``body`` to ``url`` signed like a Zendesk webhook (event or trigger style).
+    ``verify`` is requests' TLS check: True, or the path of a CA bundle to trust."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     stamp = timestamp or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     headers = {
@@ -149,7 +164,7 @@ def post_signed(url: str, body: Mapping[str, Any] | bytes, secret: str, *,
         "X-Zendesk-Webhook-Signature-Timestamp": stamp,
     }
     with requests.Session() as session:
-        return session.post(url, data=raw, headers=headers, timeout=timeout)
+        return session.post(url, data=raw, headers=headers, timeout=timeout, verify=verify)
 
 
 # search ----------------------------------------------------------------------------------
@@ -248,7 +263,8 @@ class ZendeskSimulator(Simulator):
     ``ZendeskSimulator(subdomain="sim", email=..., api_token=..., oauth_token=...,
     rate_limit=700, clock=None)``. The credentials belong to the connector's own API user
     (``sim.api_user_id``, role admin), which ``/users/me`` returns. ``clock`` returns the
-    current aware UTC time (defaults to the real clock).
+    current aware UTC time (defaults to the real clock). ``webhook_verify`` (an attribute,
+    kept across :meth:`reset`): the TLS check of webhook deliveries, requests' ``verify``.
     """
 
     name = "zendesk"
@@ -264,6 +280,7 @@ class ZendeskSimulator(Simulator):
         self.rate_limit = rate_limit
         self.account_id = account_id
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.webhook_verify: bool | str = True
         super().__init__(port)
         self._register_routes()
 
@@ -290,6 +307,10 @@ class ZendeskSimulator(Simulator):
     def _reset_state(self) -> None:
         self.emitted: list[dict] = []
         self._subscription: tuple[str, str | None] | None = None
+        self.webhooks: dict[str, dict] = {}
+        self._webhook_secrets: dict[str, str] = {}  # kept apart: a webhook's JSON never shows it
+        self._invocations: list[dict] = []
+        self._deliveries: list[threading.Thread] = []
         self.users: dict[int, dict] = {}
         self.organizations: dict[int, dict] = {}
         self.ticket_fields: dict[int, dict] = {}
@@ -912,7 +933,84 @@ class ZendeskSimulator(Simulator):
             self.emitted.append(envelope)
             if self._subscription is not None:
                 url, secret = self._subscription
-                threading.Thread(target=_deliver, args=(url, envelope, secret), daemon=True).start()
+                self._start_delivery(_deliver, url, envelope, secret)
+            for webhook in self.webhooks.values():
+                if webhook["status"] == "active" and envelope["type"] in webhook["subscriptions"]:
+                    self._start_delivery(self._invoke_webhook, webhook["id"], webhook["endpoint"], envelope)
+
+    # webhooks as Zendesk keeps them ---------------------------------------------------------
+
+    def add_webhook(self, name: str, endpoint: str, *, subscriptions: Iterable[str],
+                    status: str = "active", http_method: str = "POST", request_format: str = "json",
+                    description: str = "") -> dict:
+        """A webhook as Zendesk creates it (Admin Center, the Webhooks API, or an app's
+        requirements): a new id and a random signing secret of its own. It delivers the
+        ticket events whose type (``zen:event-type:ticket.status_changed``, …) is in
+        ``subscriptions`` while ``status`` is ``active``. Returns its JSON, which, as in
+        Zendesk, leaves the secret out (:meth:`webhook_signing_secret` reveals it)."""
+        spec = {"name": name, "endpoint": endpoint, "subscriptions": list(subscriptions), "status": status,
+                "http_method": http_method, "request_format": request_format, "description": description}
+        problem = webhook_problem(spec)
+        if problem:
+            raise ValueError(problem)
+        with self.lock:
+            webhook_id = _webhook_id()
+            self.webhooks[webhook_id] = {"id": webhook_id, **spec, "created_at": iso(self.clock())}
+            self._webhook_secrets[webhook_id] = base64.b64encode(secrets.token_bytes(32)).decode()
+            return deepcopy(self.webhooks[webhook_id])
+
+    def webhook_signing_secret(self, webhook_id: str) -> str:
+        """The webhook's signing secret, as Admin Center's *Reveal secret* shows it."""
+        with self.lock:
+            if webhook_id not in self._webhook_secrets:
+                raise KeyError(f"no webhook {webhook_id!r}")
+            return self._webhook_secrets[webhook_id]
+
+    def webhook_invocations(self, webhook_id: str | None = None) -> list[dict]:
+        """Every delivery attempt of the webhooks (or of one), oldest first: ``webhook_id``,
+        ``invocation_id``, ``event_id``, ``event_type``, ``status`` (the HTTP status answered,
+        None when no answer came) and ``error`` (the failure's class name, or None).
+        Deliveries still under way are not listed yet: :meth:`join_deliveries` first."""
+        with self.lock:
+            return [dict(i) for i in self._invocations if webhook_id is None or i["webhook_id"] == webhook_id]
+
+    def join_deliveries(self, timeout: float = 10.0) -> None:
+        """Wait until every event delivery started so far (subscription and webhooks) has
+        been answered or has failed; TimeoutError if some are still under way after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            pending = list(self._deliveries)
+        for thread in pending:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        still = sum(1 for thread in pending if thread.is_alive())
+        if still:
+            raise TimeoutError(f"{still} webhook deliveries still under way after {timeout} s")
+
+    def _start_delivery(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self.lock:
+            self._deliveries = [t for t in self._deliveries if t.is_alive()] + [thread]
+        thread.start()
+
+    def _invoke_webhook(self, webhook_id: str, url: str, envelope: dict) -> None:
+        with self.lock:
+            secret = self._webhook_secrets.get(webhook_id)
+        if secret is None:  # deleted (or the simulator reset) since the event
+            return
+        invocation_id = str(uuid.uuid4().int)[:12]
+        status, error = None, None
+        try:
+            response = post_signed(url, envelope, secret, webhook_id=webhook_id, invocation_id=invocation_id,
+                                   account_id=self.account_id, timeout=10, verify=self.webhook_verify)
+            status = response.status_code
+        except requests.RequestException as failure:
+            error = type(failure).__name__  # Zendesk would retry; the attempt is kept either way
+        with self.lock:
+            if webhook_id in self.webhooks:
+                self._invocations.append({"webhook_id": webhook_id, "invocation_id": invocation_id,
+                                          "event_id": envelope["id"], "event_type": envelope["type"],
+                                          "status": status, "error": error})
 
     def _new_audit(self, ticket: dict, author_id: int, channel: str, moment: datetime) -> dict:
         return {"id": self._next("event"), "ticket_id": ticket["id"], "created_at": iso(moment),
@@ -1102,17 +1200,85 @@ _FIELD_TYPES_BY_FORMAT = {"text": "text", "textarea": "textarea", "date": "date"
 _DEFAULT_OPTIONS = {"transaction_status": ["pending", "failed", "completed", "returned", "reversed"]}
 
 
-def install_app_requirements(sim: ZendeskSimulator, requirements: Mapping[str, Any], app_name: str) -> dict[str, int]:
-    """What Zendesk does with an app's ``requirements.json`` ticket fields when an admin
-    installs the app: one field each, with its title, type, options and checkbox tag,
-    marked as created by ``app_name``. Returns the new ids by requirement identifier."""
+EVENT_TYPE_PREFIX = "zen:event-type:"
+WEBHOOK_SUBSCRIPTION_TRIGGERS = "conditional_ticket_events"
+"""The subscription of a webhook that triggers and automations call (never event deliveries)."""
+
+
+def webhook_problem(spec: Mapping[str, Any]) -> str | None:
+    """Why Zendesk would refuse to create the webhook ``spec`` (None when it would not)."""
+    for key in ("name", "endpoint"):
+        if not isinstance(spec.get(key), str) or not spec[key].strip():
+            return f"a webhook needs a {key}"
+    if not re.match(r"^https?://[^/\s]+", spec["endpoint"]):
+        return f"webhook {spec['name']!r}: endpoint {spec['endpoint']!r} is not an http(s) URL"
+    if spec.get("status", "active") not in ("active", "inactive"):
+        return f"webhook {spec['name']!r}: status must be active or inactive"
+    subscriptions = spec.get("subscriptions") or []
+    if not isinstance(subscriptions, list) or not all(
+            isinstance(s, str) and (s == WEBHOOK_SUBSCRIPTION_TRIGGERS or
+                                    (s.startswith(EVENT_TYPE_PREFIX) and len(s) > len(EVENT_TYPE_PREFIX)))
+            for s in subscriptions):
+        return (f"webhook {spec['name']!r}: subscriptions must be {EVENT_TYPE_PREFIX}… event types or "
+                f"{WEBHOOK_SUBSCRIPTION_TRIGGERS!r}")
+    if any(s.startswith(EVENT_TYPE_PREFIX) for s in subscriptions) and (
+            spec.get("http_method", "POST"), spec.get("request_format", "json")) != ("POST", "json"):
+        return f"webhook {spec['name']!r}: a webhook subscribed to Zendesk events must POST json"
+    return None
+
+
+def _webhook_id() -> str:
+    """A new webhook id, shaped like Zendesk's (26 characters of Crockford base32, ``01…``)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "01" + "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+class InstalledRequirements(dict):
+    """The ticket field ids an install created, by requirement identifier (the mapping
+    itself), and :attr:`webhooks`: the created webhook ids by requirement identifier."""
+
+    def __init__(self, fields: Mapping[str, int], webhooks: Mapping[str, str]):
+        super().__init__(fields)
+        self.webhooks: dict[str, str] = dict(webhooks)
+
+
+def install_app_requirements(sim: ZendeskSimulator, requirements: Mapping[str, Any],
+                             app_name: str) -> InstalledRequirements:
+    """What Zendesk does with an app's ``requirements.json`` when an admin installs the
+    app: one ticket field per ``ticket_fields`` entry, with its title, type, options and
+    checkbox tag, marked as created by ``app_name``; one webhook per ``webhooks`` entry
+    (:meth:`ZendeskSimulator.add_webhook`: its own id and signing secret, delivering only
+    its ``subscriptions``). Every webhook is checked before anything is created. Returns
+    the new field ids by requirement identifier, with the webhook ids as ``.webhooks``."""
+    hooks = dict(requirements.get("webhooks") or {})
+    for identifier, hook in hooks.items():
+        problem = webhook_problem(hook) if isinstance(hook, Mapping) else "a webhook must be an object"
+        if problem:
+            raise ValueError(f"requirements.json webhooks.{identifier}: {problem}")
     created = {}
     for identifier, field in requirements.get("ticket_fields", {}).items():
         options = [(option["name"], option["value"]) for option in field.get("custom_field_options", ())]
         created[identifier] = sim.add_ticket_field(
             field["title"], field.get("type", "text"), options=options, tag=field.get("tag"),
             active=field.get("active", True), creator_app_name=app_name)["id"]
-    return created
+    webhooks = {}
+    for identifier, hook in hooks.items():
+        webhooks[identifier] = sim.add_webhook(
+            hook["name"], hook["endpoint"], subscriptions=hook.get("subscriptions") or [],
+            status=hook.get("status", "active"), http_method=hook.get("http_method", "POST"),
+            request_format=hook.get("request_format", "json"), description=hook.get("description", ""))["id"]
+    return InstalledRequirements(created, webhooks)
+
+
+def install_app(sim: ZendeskSimulator, package: bytes) -> InstalledRequirements:
+    """Upload and install a private app's zip (what ``connector zendesk-app package``
+    writes): its ``manifest.json`` names the app; its ``requirements.json``, if it has
+    one, is installed by :func:`install_app_requirements`."""
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+        requirements = json.loads(archive.read("requirements.json")) if "requirements.json" in names else {}
+    return install_app_requirements(sim, requirements, manifest["name"])
 
 
 def install_manifest(sim: ZendeskSimulator, manifest: Any, *, level_category: str = "open") -> Any:
