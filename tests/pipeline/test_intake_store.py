@@ -85,6 +85,31 @@ def _lose_connection_on_first(store: Store, sql_start: str, times: int = 1) -> l
     return failures
 
 
+def test_the_same_event_delivered_at_once_by_many_threads_is_stored_once(queue, store):
+    """Zendesk retries a delivery it thinks timed out while the first is still being
+    stored: eight deliveries of one event at the same moment make one event and one job
+    set; every other delivery is answered as a duplicate."""
+    start = threading.Barrier(8)
+    results, errors = [], []
+
+    def deliver():
+        try:
+            start.wait(timeout=10)
+            results.append(queue.enqueue_event(_event(7, 1), ["a", "b"], "corr"))
+        except Exception as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    stored = [r for r in results if not r.duplicate]
+    assert len(results) == 8 and len(stored) == 1 and len(stored[0].job_ids) == 2
+    assert _counts(store) == (1, 2, 1)
+
+
 def _mid_enqueue(store: Store) -> str:
     """A statement the enqueue runs after it has started writing: on PostgreSQL its one
     statement (event, jobs and lane together), on SQLite the job insert after the event's."""
