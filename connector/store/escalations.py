@@ -136,8 +136,8 @@ class Escalations:
                 organization_id=organization_id, account_ref=account_ref, updated_at=self.clock()))
 
     def list(self, *, states: Sequence[str] | None = None, since: datetime | None = None,
-             organization_id: int | None = None, salesforce_state: str | None = None,
-             limit: int | None = None, after_ticket_id: int | None = None,
+             organization_id: int | None = None, account_ref: str | None = None,
+             salesforce_state: str | None = None, limit: int | None = None, after_ticket_id: int | None = None,
              newest_first: bool = False) -> list[EscalationRecord]:
         conditions = []
         if states:
@@ -146,6 +146,8 @@ class Escalations:
             conditions.append(escalations.c.updated_at >= since)
         if organization_id is not None:
             conditions.append(escalations.c.organization_id == organization_id)
+        if account_ref is not None:
+            conditions.append(escalations.c.account_ref == account_ref)
         if salesforce_state is not None:
             conditions.append(escalations.c.salesforce_state == salesforce_state)
         if after_ticket_id is not None:

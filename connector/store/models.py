@@ -199,6 +199,7 @@ escalations = Table(
 )
 Index("ix_escalations_state_updated", escalations.c.state, escalations.c.updated_at)
 Index("ix_escalations_organization", escalations.c.organization_id)
+Index("ix_escalations_account_ref", escalations.c.account_ref)
 
 escalation_events = Table(
     "escalation_events",

@@ -160,10 +160,12 @@ class Mirror:
             return [JiraLink(row.issue_key, row.status) for row in conn.execute(query)]
 
     def siblings(self, record: EscalationRecord) -> list[EscalationRecord]:
-        """Every escalation of the same customer (organization), this one as it is now."""
-        if record.organization_id is None:
+        """Every escalation of the same Account, this one as it is now: those with the same
+        customer reference (``account_match``'s value, which names one Account), whichever
+        Zendesk organization their tickets are in."""
+        if not record.account_ref:
             return [record]
-        others = [r for r in self.escalations.list(organization_id=record.organization_id)
+        others = [r for r in self.escalations.list(account_ref=record.account_ref)
                   if r.ticket_id != record.ticket_id]
         return [*others, record]
 

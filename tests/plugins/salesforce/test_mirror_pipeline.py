@@ -184,6 +184,24 @@ def test_a_field_the_org_lacks_dead_letters_naming_field_and_manifest_key(parts)
     assert escalations.get(12).salesforce_state is None
 
 
+def test_rollups_count_every_escalation_of_the_account_whichever_organization(org, parts):
+    """Two Zendesk organizations matched to one Account (the same external_id), and one
+    escalation of another customer in the first organization's old reference: the
+    Account's roll-ups count exactly the escalations mirrored to it."""
+    _, escalations, _, _ = parts
+    account = org.insert("Account", Name="Acme")
+    other = org.insert("Account", Name="Globex")
+    save_escalation(escalations, 30, account, organization_id=7, tier="T2")
+    save_escalation(escalations, 31, account, organization_id=8, tier="T4")
+    save_escalation(escalations, 32, other, organization_id=7, tier="T3")
+    mirror = mirror_for(org, parts)
+    for ticket_id in (30, 31, 32):
+        assert mirror.mirror(ticket_id).state == "mirrored"
+    acme, globex = org.record("Account", account), org.record("Account", other)
+    assert (acme["Open_Escalations__c"], acme["Highest_Open_Tier__c"]) == (2, "T4")
+    assert (globex["Open_Escalations__c"], globex["Highest_Open_Tier__c"]) == (1, "T3")
+
+
 def test_rollups_follow_every_escalation_of_the_customer(org, parts):
     _, escalations, _, _ = parts
     account = org.insert("Account", Name="Acme")
