@@ -3,7 +3,8 @@
 The Zendesk plugin writes here after each decision; the Salesforce plugin mirrors it
 to the Account, the Jira plugin reads the tier and level for a bug, the admin page and
 the Zendesk app's sidebar read it. :class:`Escalations` is the only code that touches
-the ``escalations`` and ``escalation_events`` tables.
+the ``escalations`` and ``escalation_events`` tables, and the one place that reads a
+ticket's Jira links (``jira_links``, written by the Jira plugin) for everyone else.
 
 **The timeline** is append-only: one row per thing a CSM would want to see (``opened``,
 ``level_changed``, ``tier_changed``, ``blocked``, ``sla_at_risk``, ``sla_breached``,
@@ -25,9 +26,19 @@ from sqlalchemy.engine import Connection
 from connector.escalation.sla import SlaState, sla_from_dict, sla_to_dict
 from connector.masking import mask_pans, mask_pans_deep
 from connector.store import Store
-from connector.store.models import escalation_events, escalations, utcnow
+from connector.store.models import escalation_events, escalations, jira_links, utcnow
 
 OPEN, BLOCKED, RESOLVED = "open", "blocked", "resolved"
+
+
+@dataclass(frozen=True)
+class JiraLink:
+    """A Jira issue linked to an escalated ticket."""
+
+    issue_key: str
+    status: str | None = None
+    resolution: str | None = None
+
 STATES = (OPEN, BLOCKED, RESOLVED)
 
 TIMELINE_KINDS = (
@@ -134,6 +145,14 @@ class Escalations:
         with self.store.begin() as conn:
             conn.execute(update(escalations).where(escalations.c.ticket_id == int(ticket_id)).values(
                 organization_id=organization_id, account_ref=account_ref, updated_at=self.clock()))
+
+    def jira_links(self, ticket_id: int) -> list["JiraLink"]:
+        """The Jira issues linked to the ticket, oldest link first, with their status and
+        resolution as last heard from Jira (the Jira plugin keeps ``jira_links``)."""
+        query = (select(jira_links.c.issue_key, jira_links.c.status, jira_links.c.resolution)
+                 .where(jira_links.c.ticket_id == int(ticket_id)).order_by(jira_links.c.id))
+        with self.store.connect() as conn:
+            return [JiraLink(row.issue_key, row.status, row.resolution) for row in conn.execute(query)]
 
     def list(self, *, states: Sequence[str] | None = None, since: datetime | None = None,
              organization_id: int | None = None, account_ref: str | None = None,

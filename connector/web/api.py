@@ -38,18 +38,15 @@ directly, the API answers no CORS pre-flight and sends no CORS headers.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
 
 from connector.escalation.decide import target_label
 from connector.escalation.requirements import ESCALATION_TYPE, URGENT, check_requirements
 from connector.manifest.model import Level, Manifest
-from connector.store.escalations import EscalationRecord, Escalations
-from connector.store.models import jira_links
+from connector.store.escalations import EscalationRecord, Escalations, JiraLink
 from connector.web.admin import OUTCOME_ORDER
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -122,23 +119,9 @@ def ticket_escalation(ticket_id: str):
         recent = [other for other in escalations.list(organization_id=record.organization_id, newest_first=True,
                                                       limit=RECENT_ESCALATIONS + 1)
                   if other.ticket_id != record.ticket_id][:RECENT_ESCALATIONS]
-    links = _jira_links(runtime.store, record.ticket_id)
+    links = escalations.jira_links(record.ticket_id)
     return jsonify(escalation_view(record, now=runtime.queue.clock(), manifest=_manifest(), jira=links,
                                    recent=recent, jira_url=runtime.settings.jira.url))
-
-
-@dataclass(frozen=True)
-class JiraLink:
-    key: str
-    status: str | None
-    resolution: str | None
-
-
-def _jira_links(store, ticket_id: int) -> list[JiraLink]:
-    query = (select(jira_links.c.issue_key, jira_links.c.status, jira_links.c.resolution)
-             .where(jira_links.c.ticket_id == ticket_id).order_by(jira_links.c.id))
-    with store.connect() as conn:
-        return [JiraLink(row.issue_key, row.status, row.resolution) for row in conn.execute(query)]
 
 
 # -- the requirements ------------------------------------------------------------------------
@@ -207,8 +190,8 @@ def escalation_view(record: EscalationRecord, *, now: datetime, manifest: Manife
             "targets": targets,
             "next_update_due_at": next_update,
         },
-        "jira": [{"key": link.key, "status": link.status, "resolution": link.resolution,
-                  "url": f"{base}/browse/{link.key}" if base else None} for link in jira],
+        "jira": [{"key": link.issue_key, "status": link.status, "resolution": link.resolution,
+                  "url": f"{base}/browse/{link.issue_key}" if base else None} for link in jira],
         "customer": {"organization_id": record.organization_id, "account_ref": record.account_ref},
         "recent": [{"ticket_id": other.ticket_id, "subject": other.subject, "state": other.state,
                     "level": other.level, "tier": other.tier, "resolution": other.resolution,

@@ -197,13 +197,11 @@ def sync_ticket_state(ctx: JobContext) -> None:
     is solved (``status.resolved``). One effect per (link, solved or reopened, time of the
     solve), so replays send nothing and every solve and reopen is shown once."""
     ticket_id = int(ctx.payload["ticket_id"])
-    store = ctx.queue.store
-    with store.connect() as conn:
-        keys = [row.issue_key for row in conn.execute(
-            select(jira_links.c.issue_key).where(jira_links.c.ticket_id == ticket_id).order_by(jira_links.c.id))]
+    escalations = Escalations(ctx.queue.store, ctx.queue.clock)
+    keys = [link.issue_key for link in escalations.jira_links(ticket_id)]
     if not keys:
         return
-    record = Escalations(store, ctx.queue.clock).get(ticket_id)
+    record = escalations.get(ticket_id)
     if record is None:
         return
     if record.resolved_at is None:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from connector.masking import mask_pans, mask_pans_deep
-from connector.store.escalations import RESOLVED, TIMELINE_KINDS, EscalationRecord, TimelineEvent
+from connector.store.escalations import RESOLVED, TIMELINE_KINDS, EscalationRecord, JiraLink, TimelineEvent
 
 API_VERSION = "59.0"
 ACCOUNT = "Account"
@@ -247,12 +247,6 @@ def escalation_key(ticket_id: int) -> str:
 def worst_outcome(outcomes: Iterable[str]) -> str | None:
     found = list(outcomes)
     return max(found, key=lambda o: _OUTCOME_SEVERITY[o]) if found else None
-
-
-@dataclass(frozen=True)
-class JiraLink:
-    issue_key: str
-    status: str | None = None
 
 
 def escalation_fields(mapping: SalesforceMapping, record: EscalationRecord, *, account_id: str,

@@ -19,17 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, MutableMapping
 
-from sqlalchemy import select
-
 from connector.audit import AuditLog
 from connector.pipeline.effects import Effects
 from connector.pipeline.retry import PermanentError
 from connector.store import Store
 from connector.store.escalations import EscalationRecord, Escalations
-from connector.store.models import jira_links, utcnow
+from connector.store.models import utcnow
 from plugins.salesforce.client import SalesforceAuth, SalesforceClient
 from plugins.salesforce.mapping import (
-    JiraLink, SalesforceMapping, account_query, composite_request, compute_rollups, escalation_fields,
+    SalesforceMapping, account_query, composite_request, compute_rollups, escalation_fields,
     event_fields, request_digest, rollup_fields, split_events,
 )
 
@@ -153,12 +151,6 @@ class Mirror:
         self.clock = clock
         self.escalations = Escalations(store, clock)
 
-    def jira(self, ticket_id: int) -> list[JiraLink]:
-        query = (select(jira_links.c.issue_key, jira_links.c.status)
-                 .where(jira_links.c.ticket_id == int(ticket_id)).order_by(jira_links.c.id))
-        with self.store.connect() as conn:
-            return [JiraLink(row.issue_key, row.status) for row in conn.execute(query)]
-
     def siblings(self, record: EscalationRecord) -> list[EscalationRecord]:
         """Every escalation of the same Account, this one as it is now: those with the same
         customer reference (``account_match``'s value, which names one Account), whichever
@@ -190,7 +182,7 @@ class Mirror:
         events = every if full else [e for e in every if e.mirrored_at is None]
         url = f"{self.service.ticket_url_base}/agent/tickets/{record.ticket_id}"
         escalation = escalation_fields(mapping, record, account_id=account_id, ticket_url=url,
-                                       jira=self.jira(ticket_id), now=now)
+                                       jira=self.escalations.jira_links(ticket_id), now=now)
         rollups = rollup_fields(compute_rollups(self.siblings(record), mapping.tier_order, now))
         # The effect key names the state mirrored: the escalation's fields, the roll-ups and
         # every timeline key so far. A replay (nothing new) finds it done and makes no call;
