@@ -19,6 +19,15 @@ def escalated(desk: Desk, **extra) -> int:
     return ticket_id
 
 
+def filed_issue(desk: Desk) -> tuple[int, str]:
+    """An escalated ticket whose ticked product bug filed one Jira issue: (ticket, key)."""
+    ticket_id = escalated(desk)
+    desk.edit(ticket_id, product_bug=True)
+    desk.settle()
+    [key] = list(desk.jira.issues)
+    return ticket_id, key
+
+
 def links(desk: Desk) -> list[tuple]:
     with desk.runtime.store.connect() as conn:
         return [tuple(r) for r in conn.execute(jira_links.select().with_only_columns(
@@ -84,10 +93,7 @@ def test_a_crash_after_creating_the_issue_finds_it_instead_of_creating_another(d
 
 
 def test_a_typed_key_is_checked_and_an_unknown_one_gets_a_note(desk):
-    first = escalated(desk)
-    desk.edit(first, product_bug=True)
-    desk.settle()
-    [key] = list(desk.jira.issues)
+    first, key = filed_issue(desk)
     second = escalated(desk)
     desk.edit(second, jira_issue_key=key.lower())
     desk.settle()
@@ -101,10 +107,7 @@ def test_a_typed_key_is_checked_and_an_unknown_one_gets_a_note(desk):
 
 
 def test_a_status_change_tells_every_linked_ticket_once(desk):
-    first = escalated(desk)
-    desk.edit(first, product_bug=True)
-    desk.settle()
-    [key] = list(desk.jira.issues)
+    first, key = filed_issue(desk)
     second = escalated(desk)
     desk.edit(second, jira_issue_key=key)
     desk.settle()

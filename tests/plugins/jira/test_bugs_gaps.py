@@ -12,7 +12,7 @@ from plugins.jira import plugin as jira_plugin
 from plugins.jira.bugs import global_id
 from plugins.salesforce import plugin as salesforce_plugin
 from plugins.zendesk import plugin as zendesk_plugin
-from tests.plugins.jira.test_bugs import escalated, links, post_jira
+from tests.plugins.jira.test_bugs import escalated, filed_issue, links, post_jira
 from tests.plugins.salesforce.support import manifest_matching_on, new_org
 from tests.plugins.salesforce.test_escalation_to_salesforce import SalesforceDesk
 from tests.support.desk import COMPLETE_FINANCIAL, Desk
@@ -79,10 +79,7 @@ def test_creating_the_issue_writes_key_status_and_note_in_one_put(desk):
 # -- 2. a typed key: remote link, write-back, and linking it twice ----------------------
 
 def test_a_typed_key_gets_a_remote_link_and_the_ticket_its_key_status_and_note(desk):
-    first = escalated(desk)
-    desk.edit(first, product_bug=True)
-    desk.settle()
-    [key] = list(desk.jira.issues)
+    _, key = filed_issue(desk)
     desk.jira.move_issue(key, "In Progress")
     assert desk.jira.issue_json(key)["fields"]["status"]["name"] == "In Progress"
 
@@ -105,10 +102,7 @@ def test_a_typed_key_gets_a_remote_link_and_the_ticket_its_key_status_and_note(d
 
 
 def test_linking_the_same_ticket_and_key_twice_leaves_one_row_and_one_remote_link(desk):
-    first = escalated(desk)
-    desk.edit(first, product_bug=True)
-    desk.settle()
-    [key] = list(desk.jira.issues)
+    _, key = filed_issue(desk)
     ticket_id = escalated(desk)
     desk.edit(ticket_id, jira_issue_key=key)
     envelopes = desk.sim.take_emitted()
