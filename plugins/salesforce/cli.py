@@ -86,7 +86,7 @@ def resync(everything):
     runtime, mirror = _mirror()
     mirror.service.accounts.clear()
     escalations = Escalations(mirror.store)
-    _refresh_customers(runtime, escalations, [r for r in escalations.list() if r.salesforce_state == "unmatched"])
+    _refresh_customers(runtime, escalations, escalations.list(salesforce_state="unmatched"))
     records = [r for r in escalations.list() if everything or r.salesforce_state != "mirrored"]
     _run(mirror, records, full=False, label="resync", why="connector salesforce resync")
 
