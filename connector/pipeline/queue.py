@@ -23,17 +23,14 @@ A dead job does not block its lane; ``retry`` puts it back in line at its place.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import random
 import uuid
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Callable, ContextManager, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -43,7 +40,10 @@ from sqlalchemy.sql.expression import Executable
 from connector.events import InboundEvent
 from connector.pipeline.retry import RetryPolicy
 from connector.store import Store, _dialect_insert
-from connector.store.models import inbound_events, jobs, lanes, utcnow
+from connector.pipeline.intake import (  # noqa: F401 - EnqueueResult is part of this module's API
+    EnqueueResult, PostgresIntake, SQLiteIntake, binds, make_intake, wake_lane_statement,
+)
+from connector.store.models import jobs, lanes, utcnow
 
 log = logging.getLogger("connector.queue")
 
@@ -65,94 +65,30 @@ class Job:
     run_after: datetime | None = None
 
 
-@dataclass(frozen=True)
-class EnqueueResult:
-    event_id: int | None
-    job_ids: tuple[int, ...]
-
-    @property
-    def duplicate(self) -> bool:
-        return self.event_id is None
-
-
 class LeaseLost(Exception):
     """Another worker took the lane over (our lease expired); our result is discarded."""
 
 
 @dataclass(frozen=True)
 class _ProducerStatements:
-    """The producing side's statements, built once per dialect and executed with a dict
-    of values. SQLAlchemy then compiles each once (its compiled cache is keyed by the
-    statement); a statement built anew per call (``insert().values(**row)``) is keyed
-    and compiled again every time, which cost more CPU than the database's work."""
+    """The follow-up jobs' statements (:meth:`JobQueue.enqueue`), built once per dialect
+    and executed with a dict of values. SQLAlchemy then compiles each once (its compiled
+    cache is keyed by the statement); a statement built anew per call
+    (``insert().values(**row)``) is keyed and compiled again every time."""
 
-    insert_event: Executable  # ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id
     insert_job: Executable  # RETURNING id
     insert_job_once: Executable  # ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
     wake_lane: Executable  # upsert; keeps an earlier next_run_at
-    store_event: Executable | None = None  # PostgreSQL: the three above as one statement
-
-
-def _store_event_statement() -> Executable:
-    """PostgreSQL: the event, one job per handler and the lane's wake-up in ONE statement
-    (data-modifying CTEs), run on an autocommit connection: one round trip instead of
-    five (BEGIN, three statements, COMMIT), and a third of the CPU in the web process.
-
-    A single statement is atomic: all three writes happen or none. A redelivered event
-    inserts nothing, so the job and lane inserts, which select from its (empty) RETURNING,
-    insert nothing either: the answer is ``(NULL, NULL)``. Parameters: the inbound event
-    row plus ``handlers`` (a list of names, job order = list order)."""
-    from sqlalchemy import String, bindparam, literal
-    from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
-
-    from connector.store.models import UTCDateTime
-
-    lane = bindparam("subject_key", type_=String)
-    now = bindparam("received_at", type_=UTCDateTime)
-    new_event = (
-        pg_insert(inbound_events)
-        .values({name: bindparam(name, type_=inbound_events.c[name].type) for name in (
-            "source", "dedupe_key", "event_type", "subject_key", "ticket_id", "occurred_at", "received_at",
-            "correlation_id", "event")})
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(inbound_events.c.id)
-    ).cte("new_event")
-    new_jobs = (
-        pg_insert(jobs)
-        .from_select(
-            ["lane", "handler", "event_id", "correlation_id", "state", "attempts", "run_after", "created_at"],
-            select(lane, func.unnest(bindparam("handlers", type_=ARRAY(String))), new_event.c.id,
-                   bindparam("correlation_id", type_=String), literal("pending"), literal(0), now, now)
-            .select_from(new_event))
-        .returning(jobs.c.id)
-    ).cte("new_jobs")
-    lane_insert = pg_insert(lanes)
-    woken_lane = lane_insert.from_select(["key", "next_run_at"], select(lane, now).select_from(new_event)) \
-        .on_conflict_do_update(index_elements=["key"], set_={
-            "next_run_at": func.coalesce(lanes.c.next_run_at, lane_insert.excluded.next_run_at)}) \
-        .cte("woken_lane")
-    return select(
-        select(new_event.c.id).scalar_subquery(),
-        select(func.array_agg(new_jobs.c.id)).scalar_subquery(),
-    ).add_cte(woken_lane)
 
 
 @lru_cache(maxsize=None)
 def _producer_statements(dialect: str) -> _ProducerStatements:
-    lane = _dialect_insert(dialect, lanes)
     return _ProducerStatements(
-        store_event=_store_event_statement() if dialect == "postgresql" else None,
-        insert_event=_dialect_insert(dialect, inbound_events)
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(inbound_events.c.id),
         insert_job=jobs.insert().returning(jobs.c.id),
         insert_job_once=_dialect_insert(dialect, jobs)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(jobs.c.id),
-        wake_lane=lane.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"next_run_at": func.coalesce(lanes.c.next_run_at, lane.excluded.next_run_at)},
-        ),
+        wake_lane=wake_lane_statement(dialect, binds(lanes, ("key", "next_run_at"))),
     )
 
 
@@ -171,7 +107,7 @@ class JobQueue:
         self.lease = lease
         self.clock = clock
         self.rng = rng or random.Random()
-        self._turn_path: str | None = None  # "" once known that there is none
+        self._intake_writer: PostgresIntake | SQLiteIntake | None = None
 
     # -- producing -----------------------------------------------------------------
 
@@ -207,32 +143,13 @@ class JobQueue:
             "event": json.dumps(stored_event or event.to_json(), sort_keys=True),
         }
         try:
-            return self._store_event(row, handlers, now)
+            return self._intake.write(row, handlers, now)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.warning("store connection lost while enqueueing %s %s; trying once more",
                         event.source, row["dedupe_key"])
-            return self._store_event(row, handlers, now)
-
-    def _store_event(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
-        one_statement = self._sql.store_event
-        if one_statement is not None and handlers:
-            with self.store.autocommit() as conn:
-                event_id, job_ids = conn.execute(one_statement, {**row, "handlers": list(handlers)}).one()
-            return EnqueueResult(event_id, tuple(sorted(job_ids))) if event_id is not None else EnqueueResult(None, ())
-        with self._writer_turn(), self.store.begin() as conn:
-            event_id = conn.execute(self._sql.insert_event, row).scalar()
-            if event_id is None:
-                return EnqueueResult(None, ())
-            lane, correlation_id = row["subject_key"], row["correlation_id"]
-            ids = tuple(
-                self._insert_job(conn, lane, name, correlation_id, now, event_id=event_id)
-                for name in handlers
-            )
-            if ids:
-                self._wake_lane(conn, lane, now)
-            return EnqueueResult(event_id, ids)
+            return self._intake.write(row, handlers, now)
 
     def enqueue(
         self,
@@ -265,20 +182,11 @@ class JobQueue:
     def _sql(self) -> "_ProducerStatements":
         return _producer_statements(self.store.dialect)
 
-    def _writer_turn(self) -> ContextManager[None]:
-        """On SQLite, webhook transactions queue for the store's one write lock on a lock
-        file (``<database>-intake-lock``, ``flock``) before ``BEGIN IMMEDIATE``.
-
-        SQLite makes a writer that finds the lock taken sleep and retry, in steps growing
-        to 100 ms, however soon the lock is free again; under a burst of webhooks from
-        several threads and processes that gave waits of seconds while the database sat
-        idle. A waiter on ``flock`` is woken by the kernel the moment the lock file is
-        released. The transactions are serial on SQLite either way. Other writers (workers,
-        counters) still meet SQLite's own wait. PostgreSQL needs no turn.
-        """
-        if self._turn_path is None:
-            self._turn_path = _intake_lock_path(self.store)
-        return _flock(self._turn_path) if self._turn_path else nullcontext()
+    @property
+    def _intake(self) -> "PostgresIntake | SQLiteIntake":
+        if self._intake_writer is None:
+            self._intake_writer = make_intake(self.store)
+        return self._intake_writer
 
     def _insert_job(self, conn, lane, handler, correlation_id, now, *, event_id=None,
                     payload=None, dedupe_key=None) -> int | None:
@@ -299,7 +207,6 @@ class JobQueue:
         return conn.execute(self._sql.insert_job_once, values).scalar()
 
     def _wake_lane(self, conn: Connection, lane: str, at: datetime) -> None:
-        # Keeps an earlier next_run_at: a new job never overtakes the lane's head.
         conn.execute(self._sql.wake_lane, {"key": lane, "next_run_at": at})
 
     # -- consuming -----------------------------------------------------------------
@@ -421,32 +328,6 @@ class JobQueue:
             "counts": {s: counts.get(s, 0) for s in ("pending", "running", "done", "dead")},
             "oldest_waiting_seconds": (now - oldest).total_seconds() if oldest else 0.0,
         }
-
-
-def _intake_lock_path(store: Store) -> str:
-    """The lock file beside a SQLite database file; "" for PostgreSQL or an in-memory
-    database, or when the file cannot be created (then SQLite's own wait applies)."""
-    database = store.engine.url.database if store.dialect == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return ""
-    path = os.path.abspath(database) + "-intake-lock"
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    except OSError as error:
-        log.warning("no intake lock file %s (%s); writers wait in SQLite's busy handler", path, error)
-        return ""
-    return path
-
-
-@contextmanager
-def _flock(path: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without holding the GIL
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
 
 
 def _to_job(row, **override) -> Job:

@@ -3,6 +3,7 @@ connections (pinged only when idle, dropped in forked children), one retry on a 
 connection, and SQLite writers taking turns on a lock file."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -10,10 +11,12 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 import connector.store
 from connector.events import InboundEvent
-from connector.pipeline.queue import JobQueue, _intake_lock_path
+from connector.pipeline.intake import _intake_lock_path
+from connector.pipeline.queue import JobQueue
 from connector.store import Store, normalise_url
 from connector.store.models import inbound_events, jobs, lanes
 from tests.conftest import PG_URL
@@ -66,7 +69,8 @@ def test_event_jobs_and_lane_are_stored_and_a_redelivery_adds_nothing(queue, sto
 
 
 def _lose_connection_on_first(store: Store, sql_start: str, times: int = 1) -> list[str]:
-    """Make the next ``times`` statements starting with ``sql_start`` fail as a dropped
+    """Make the next ``times`` statements run through SQLAlchemy (not the intake's
+    direct path: see :class:`_Driver`) starting with ``sql_start`` fail as a dropped
     connection would (SQLAlchemy invalidates it and the pool behind it)."""
     failures: list[str] = []
     dbapi = store.engine.dialect.loaded_dbapi
@@ -110,45 +114,135 @@ def test_the_same_event_delivered_at_once_by_many_threads_is_stored_once(queue, 
     assert _counts(store) == (1, 2, 1)
 
 
+LOST = "server closed the connection unexpectedly"
+
+
+class _Driver:
+    """Stands between the intake and the connections it takes from the pool
+    (``engine.raw_connection()``): records the first words of every statement the driver
+    runs, and makes the first ``times`` statements starting with ``fail_on`` fail as a
+    dropped connection does (the dialect's ``is_disconnect`` then recognises it)."""
+
+    def __init__(self, store: Store, monkeypatch, fail_on: str | None = None, times: int = 0):
+        self.seen: list[str] = []
+        self.failures: list[str] = []
+        self._fail_on, self._times = fail_on, times
+        self._error = store.engine.dialect.loaded_dbapi.OperationalError
+        engine, real_raw = store.engine, store.engine.raw_connection
+        real_is_disconnect = engine.dialect.is_disconnect
+        monkeypatch.setattr(engine, "raw_connection", lambda: _Fairy(real_raw(), self))
+        monkeypatch.setattr(engine.dialect, "is_disconnect",
+                            lambda error, conn, cursor: LOST in str(error) or real_is_disconnect(error, conn, cursor))
+
+    def check(self, sql: str) -> None:
+        self.seen.append(" ".join(sql.split()[:3]))
+        if self._fail_on and sql.startswith(self._fail_on) and len(self.failures) < self._times:
+            self.failures.append(sql)
+            raise self._error(LOST)
+
+
+class _Proxy:
+    def __init__(self, target, driver: _Driver):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_driver", driver)
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._target, name, value)
+
+    def execute(self, sql, *args, **kwargs):
+        self._driver.check(sql)
+        return self._target.execute(sql, *args, **kwargs)
+
+    def cursor(self, *args, **kwargs):
+        return _Proxy(self._target.cursor(*args, **kwargs), self._driver)
+
+
+class _Fairy:
+    def __init__(self, fairy, driver: _Driver):
+        self._fairy = fairy
+        self.driver_connection = _Proxy(fairy.driver_connection, driver)
+
+    def __getattr__(self, name):
+        return getattr(self._fairy, name)
+
+
 def _mid_enqueue(store: Store) -> str:
     """A statement the enqueue runs after it has started writing: on PostgreSQL its one
     statement (event, jobs and lane together), on SQLite the job insert after the event's."""
     return "WITH new_event AS" if store.is_postgres else "INSERT INTO jobs"
 
 
-def test_postgres_enqueues_in_one_statement_and_sqlite_in_one_transaction(queue, store):
-    seen: list[str] = []
-
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def _seen(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()[:3]))
-
+def test_postgres_enqueues_in_one_statement_and_sqlite_in_one_transaction(queue, store, monkeypatch):
+    driver = _Driver(store, monkeypatch)
     result = queue.enqueue_event(_event(7, 1), ["a", "b"], "corr")
-    event.remove(store.engine, "before_cursor_execute", _seen)
     if store.is_postgres:
-        assert seen == ["WITH new_event AS"]
+        assert driver.seen == ["WITH new_event AS"]
     else:
-        assert seen == ["BEGIN IMMEDIATE", "INSERT INTO inbound_events", "INSERT INTO jobs", "INSERT INTO jobs",
-                        "INSERT INTO lanes"]
+        assert driver.seen == ["BEGIN IMMEDIATE", "INSERT INTO inbound_events", "INSERT INTO jobs", "INSERT INTO lanes",
+                               "COMMIT"]
     assert len(result.job_ids) == 2 and _counts(store) == (1, 2, 1)
+    assert queue.enqueue_event(_event(7, 1), ["a", "b"], "corr").duplicate
+    assert driver.seen[-2:] == (["WITH new_event AS"] * 2 if store.is_postgres else ["INSERT INTO inbound_events", "COMMIT"])
+    assert _counts(store) == (1, 2, 1)
 
 
-def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(queue, store, caplog):
-    failures = _lose_connection_on_first(store, _mid_enqueue(store))
+def test_the_intake_leaves_pooled_connections_as_it_found_them(queue, store):
+    """PostgreSQL's intake switches its connection to autocommit for its one statement.
+    The connection must go back to the pool transactional again, or the next
+    ``store.begin()`` on it would commit statement by statement."""
+    queue.enqueue_event(_event(7, 1), ["h"], "corr")
+    assert store.engine.pool.checkedin() == 1  # the next transaction gets this connection
+    with pytest.raises(RuntimeError):
+        with store.begin() as conn:
+            conn.execute(text("DELETE FROM jobs"))
+            raise RuntimeError("roll back")
+    assert _counts(store) == (1, 1, 1)  # the delete was rolled back
+
+
+def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(queue, store, caplog, monkeypatch):
+    driver = _Driver(store, monkeypatch, fail_on=_mid_enqueue(store), times=1)
     with caplog.at_level(logging.WARNING, logger="connector.queue"):
         result = queue.enqueue_event(_event(7, 1), ["h"], "corr")
-    assert len(failures) == 1 and not result.duplicate
+    assert len(driver.failures) == 1 and not result.duplicate
     assert _counts(store) == (1, 1, 1)  # the half-done first attempt was rolled back
     assert "store connection lost" in caplog.text
 
 
-def test_a_second_lost_connection_is_not_retried(queue, store):
-    _lose_connection_on_first(store, "WITH new_event AS" if store.is_postgres else "INSERT INTO inbound_events",
-                              times=2)
+def test_a_second_lost_connection_is_not_retried(queue, store, monkeypatch):
+    _Driver(store, monkeypatch, fail_on="WITH new_event AS" if store.is_postgres else "INSERT INTO inbound_events",
+            times=2)
     with pytest.raises(Exception) as raised:
         queue.enqueue_event(_event(7, 1), ["h"], "corr")
     assert getattr(raised.value, "connection_invalidated", False)
     assert _counts(store) == (0, 0, 0)
+
+
+def test_a_store_error_that_is_not_a_lost_connection_is_raised_at_once(queue, store):
+    """A write the database refuses is not retried: the caller answers 500 and the vendor
+    redelivers later. Nothing is half-stored, and the pooled connection is fine after."""
+    if store.is_postgres:  # a value too long for its column
+        refused = dataclasses.replace(_event(7, 1), event_type="x" * 101)
+    else:  # a store that cannot be written (read-only file, full disk) refuses the same way
+        refused = _event(7, 1)
+        _pragma(store, "query_only = 1")  # on the one pooled connection
+    with pytest.raises(DBAPIError) as raised:
+        queue.enqueue_event(refused, ["h"], "corr")
+    assert not raised.value.connection_invalidated
+    if not store.is_postgres:
+        _pragma(store, "query_only = 0")
+    assert _counts(store) == (0, 0, 0)
+    assert not queue.enqueue_event(_event(7, 2), ["h"], "corr").duplicate
+
+
+def _pragma(store: Store, setting: str) -> None:
+    raw = store.engine.raw_connection()
+    try:
+        raw.driver_connection.execute(f"PRAGMA {setting}")
+    finally:
+        raw.close()
 
 
 def test_busy_connections_are_not_pinged_idle_ones_are(database_url, monkeypatch):
@@ -204,14 +298,34 @@ def test_postgres_a_connection_killed_while_busy_costs_one_retry(database_url, s
     assert _counts(store)[:2] == (2, 2)
 
 
-def _terminate_pooled_backends(store: Store) -> None:
-    with store.connect() as conn:
-        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
-    assert store.engine.pool.checkedin() == 1  # the one connection every call reuses
+@ONLY_POSTGRES
+def test_postgres_after_a_restart_one_retry_is_enough_however_many_connections_are_pooled(
+        database_url, store, queue, caplog):
+    """The database restarted: every pooled connection is dead, not only the one in use.
+    The lost connection's pool is dropped, so the retry opens a fresh connection instead
+    of taking the next dead one."""
+    with store.connect() as first, store.connect() as second:  # two connections pooled
+        first.execute(text("SELECT 1"))
+        second.execute(text("SELECT 1"))
+    _terminate_pooled_backends(store, pooled=2)
+    with caplog.at_level(logging.WARNING, logger="connector.queue"):
+        assert not queue.enqueue_event(_event(7, 1), ["h"], "corr").duplicate
+    assert caplog.text.count("store connection lost") == 1
+    assert _counts(store)[:2] == (1, 1)
+
+
+def _terminate_pooled_backends(store: Store, pooled: int = 1) -> None:
+    """Kill the server side of every connection in the pool (``pooled`` of them)."""
+    fairies = [store.engine.raw_connection() for _ in range(pooled)]
+    pids = [fairy.driver_connection.info.backend_pid for fairy in fairies]
+    for fairy in fairies:
+        fairy.close()
+    assert store.engine.pool.checkedin() == pooled  # the connections the calls reuse
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            for pid in pids:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
     finally:
         admin.dispose()
 
@@ -267,6 +381,92 @@ def test_sqlite_webhook_writers_take_turns_on_a_lock_file(store, clock):
     assert errors == []
     assert _counts(store) == (200, 200, 8)
     assert os.path.exists(store.engine.url.database + "-intake-lock")
+
+
+def _deliver_behind_a_writer(store: Store, queue: JobQueue, monkeypatch, first, queued):
+    """Hold the first delivery inside its transaction while the ``queued`` deliveries
+    arrive one after another, then let it go. Returns the driver (statements seen), and
+    each delivery's result or error by name. Asserts that nobody was answered before the
+    first commit."""
+    driver = _Driver(store, monkeypatch)
+    inside, release = threading.Event(), threading.Event()
+    record = driver.check
+
+    def check(sql: str) -> None:
+        record(sql)
+        if sql.startswith("BEGIN") and not inside.is_set():
+            inside.set()
+            release.wait(10)
+
+    monkeypatch.setattr(driver, "check", check)
+    answers: dict[str, object] = {}
+
+    def deliver(name, event, handlers):
+        try:
+            answers[name] = queue.enqueue_event(event, handlers, f"corr-{name}")
+        except Exception as error:  # noqa: BLE001 - asserted by the caller
+            answers[name] = error
+
+    threads = [threading.Thread(target=deliver, args=first)]
+    threads[0].start()
+    assert inside.wait(10)
+    for n, delivery in enumerate(queued, start=1):
+        threads.append(threading.Thread(target=deliver, args=delivery))
+        threads[-1].start()
+        for _ in range(1000):  # until it waits its turn behind the writer
+            if len(queue._intake._queued) == n:
+                break
+            threading.Event().wait(0.01)
+        assert len(queue._intake._queued) == n
+    assert answers == {}  # nobody answered before the commit
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return driver, answers
+
+
+@ONLY_SQLITE
+def test_sqlite_writes_the_webhooks_that_queue_during_a_write_in_one_transaction(store, queue, monkeypatch):
+    """Group commit: four webhooks that arrive while another is being written are written
+    together, in one transaction, in the order they arrived; a second delivery of an
+    event in the same group, and a redelivery of the event being written, are duplicates."""
+    driver, answers = _deliver_behind_a_writer(store, queue, monkeypatch, ("first", _event(7, 1), ["a"]), [
+        ("second", _event(8, 1), ["a", "b"]),
+        ("second again", _event(8, 1), ["a", "b"]),
+        ("first again", _event(7, 1), ["a"]),
+        ("third", _event(7, 2), ["a"]),
+    ])
+    assert driver.seen == ["BEGIN IMMEDIATE", "INSERT INTO inbound_events", "INSERT INTO jobs", "INSERT INTO lanes",
+                           "COMMIT"] * 2
+    assert answers["second again"].duplicate and answers["first again"].duplicate
+    first, second, third = answers["first"], answers["second"], answers["third"]
+    assert len(first.job_ids) == 1 and len(second.job_ids) == 2 and len(third.job_ids) == 1
+    assert first.job_ids[0] < second.job_ids[0] < second.job_ids[1] < third.job_ids[0]  # the order received
+    assert first.event_id < second.event_id < third.event_id
+    with store.connect() as conn:
+        stored = conn.execute(select(jobs.c.id, jobs.c.lane, jobs.c.handler, jobs.c.event_id, jobs.c.correlation_id)
+                              .order_by(jobs.c.id)).all()
+        woken = dict(conn.execute(select(lanes.c.key, lanes.c.next_run_at)).all())
+    assert stored == [
+        (first.job_ids[0], "zendesk:ticket:7", "a", first.event_id, "corr-first"),
+        (second.job_ids[0], "zendesk:ticket:8", "a", second.event_id, "corr-second"),
+        (second.job_ids[1], "zendesk:ticket:8", "b", second.event_id, "corr-second"),
+        (third.job_ids[0], "zendesk:ticket:7", "a", third.event_id, "corr-third"),
+    ]
+    assert set(woken) == {"zendesk:ticket:7", "zendesk:ticket:8"}
+
+
+@ONLY_SQLITE
+def test_sqlite_a_webhook_the_store_refuses_fails_alone_in_its_group(store, queue, monkeypatch, caplog):
+    refused = dataclasses.replace(_event(9, 1), subject_key=None)  # NOT NULL: the database refuses it
+    with caplog.at_level(logging.WARNING, logger="connector.queue"):
+        driver, answers = _deliver_behind_a_writer(store, queue, monkeypatch, ("first", _event(7, 1), ["a"]), [
+            ("before", _event(8, 1), ["a"]), ("refused", refused, ["a"]), ("after", _event(8, 2), ["a"])])
+    assert isinstance(answers["refused"], DBAPIError) and not answers["refused"].connection_invalidated
+    assert not answers["before"].duplicate and not answers["after"].duplicate
+    assert "writing them one by one" in caplog.text
+    assert driver.seen.count("COMMIT") == 3  # the first, then "before" and "after" alone
+    assert _counts(store) == (3, 3, 2)
 
 
 def test_sqlite_without_a_lock_file_falls_back_to_sqlites_own_wait(tmp_path, caplog):

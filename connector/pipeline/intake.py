@@ -1,0 +1,313 @@
+"""The webhook intake's write: an event, one job per handler and the lane's wake-up,
+committed before the webhook is answered (:meth:`JobQueue.enqueue_event`).
+
+Both writers run prebuilt statements on the pool's DBAPI connection
+(:mod:`connector.store.direct`): this write happens on every request, and through a
+SQLAlchemy ``Connection`` it cost more CPU than the database's own work.
+
+**PostgreSQL** writes the three in ONE statement (data-modifying CTEs) on an autocommit
+connection: one round trip instead of five (BEGIN, three statements, COMMIT). A single
+statement is atomic: all three writes happen or none. A redelivered event inserts
+nothing, so the job and lane inserts, which select from its (empty) ``RETURNING``, insert
+nothing either. Concurrent webhooks are concurrent transactions; nothing is shared.
+
+**SQLite** has one writer at a time for the whole database and no data-modifying CTEs,
+so it commits in **groups**. The webhooks of one process that are waiting to be written
+when a write begins are written together: one ``BEGIN IMMEDIATE``, one multi-row
+``INSERT`` for their events, one for their jobs, one for their lanes, one ``COMMIT`` (one
+WAL sync). The first thread to arrive when nobody is writing writes (its group is itself
+and whoever queued meanwhile: no hand-off, no extra thread, no added wait when webhooks
+come one at a time); threads that arrive during a write queue, and the writer, once
+committed, hands the turn to the first of them, who writes all the queued ones. Every
+thread returns — and its webhook is answered — only after the transaction holding its
+event has committed, so "nothing acknowledged is lost" is unchanged; a crash before the
+commit loses only webhooks nobody has answered yet (the vendor redelivers them).
+
+Why groups: a write to SQLite holds the database's one write lock from ``BEGIN IMMEDIATE``
+to ``COMMIT``. Between its statements the writing thread gives up and re-takes the GIL,
+which the process's other request threads hold while they parse and verify; a webhook's
+five statements could hold the lock, and so stall every other writer, for milliseconds of
+GIL waits. A group pays the five once for all its webhooks.
+
+Across processes (gunicorn workers, the CLI) writers take turns on a lock file
+(``<database>-intake-lock``, ``flock``): see :func:`_intake_lock_path`.
+
+If a group's write fails for any reason but a lost connection, its webhooks are written
+again one by one, so a webhook the database refuses fails alone. A lost connection (the
+database went away) fails every webhook of the group; :meth:`JobQueue.enqueue_event`
+retries each once.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ContextManager, Iterable, Iterator
+
+from sqlalchemy import String, bindparam, exists, func, literal, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
+
+from connector.store import Store, _dialect_insert
+from connector.store.direct import DirectStatement, dbapi_connection
+from connector.store.models import UTCDateTime, inbound_events, jobs, lanes
+
+log = logging.getLogger("connector.queue")
+
+EVENT_COLUMNS = ("source", "dedupe_key", "event_type", "subject_key", "ticket_id", "occurred_at", "received_at",
+                 "correlation_id", "event")
+_JOB_COLUMNS = ("lane", "handler", "event_id", "correlation_id", "run_after", "created_at")
+
+MAX_GROUP = 64
+"""The most webhooks SQLite commits in one transaction (2 workers × 4 threads queue at
+most 4 per process; the cap only bounds the statements' size)."""
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    event_id: int | None
+    job_ids: tuple[int, ...]
+
+    @property
+    def duplicate(self) -> bool:
+        return self.event_id is None
+
+
+DUPLICATE = EnqueueResult(None, ())
+
+
+def binds(table, names: Iterable[str], suffix: str = "") -> dict[str, Any]:
+    """``{column: bindparam}`` with the column's type (so its bind processor applies)."""
+    return {name: bindparam(name + suffix, type_=table.c[name].type) for name in names}
+
+
+def wake_lane_statement(dialect: str, values: dict[str, Any] | list[dict[str, Any]]) -> Executable:
+    """Upsert the lane row(s), keeping an earlier ``next_run_at``: a new job never
+    overtakes the lane's head."""
+    lane = _dialect_insert(dialect, lanes).values(values)
+    return lane.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"next_run_at": func.coalesce(lanes.c.next_run_at, lane.excluded.next_run_at)},
+    )
+
+
+def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
+    return PostgresIntake(store) if store.is_postgres else SQLiteIntake(store)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+class PostgresIntake:
+    def __init__(self, store: Store):
+        self._engine = store.engine
+        self._statement = DirectStatement(_store_event_statement(), store.engine)
+
+    def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
+        values = self._statement.parameters({**row, "handlers": list(handlers)})
+        with dbapi_connection(self._engine, autocommit=True) as conn:
+            event_id, job_ids = conn.execute(self._statement.sql, values).fetchone()
+        return EnqueueResult(event_id, tuple(sorted(job_ids or ()))) if event_id is not None else DUPLICATE
+
+
+def _store_event_statement() -> Executable:
+    """The event row's columns plus ``handlers`` (a list of names; job order = list
+    order) in; ``(event id, [job ids])`` out, ``(NULL, NULL)`` for a redelivery. The lane
+    is woken only if a job was inserted."""
+    from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
+
+    lane = bindparam("subject_key", type_=String)
+    now = bindparam("received_at", type_=UTCDateTime)
+    new_event = (
+        pg_insert(inbound_events)
+        .values(binds(inbound_events, EVENT_COLUMNS))
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(inbound_events.c.id)
+    ).cte("new_event")
+    new_jobs = (
+        pg_insert(jobs)
+        .from_select(
+            ["lane", "handler", "event_id", "correlation_id", "state", "attempts", "run_after", "created_at"],
+            select(lane, func.unnest(bindparam("handlers", type_=ARRAY(String))), new_event.c.id,
+                   bindparam("correlation_id", type_=String), literal("pending"), literal(0), now, now)
+            .select_from(new_event))
+        .returning(jobs.c.id)
+    ).cte("new_jobs")
+    lane_insert = pg_insert(lanes)
+    woken_lane = (
+        lane_insert.from_select(["key", "next_run_at"], select(lane, now).where(exists(select(new_jobs.c.id))))
+        .on_conflict_do_update(index_elements=["key"], set_={
+            "next_run_at": func.coalesce(lanes.c.next_run_at, lane_insert.excluded.next_run_at)})
+        .cte("woken_lane")
+    )
+    return select(
+        select(new_event.c.id).scalar_subquery(),
+        select(func.array_agg(new_jobs.c.id)).scalar_subquery(),
+    ).add_cte(woken_lane)
+
+
+# --- SQLite -------------------------------------------------------------------------
+
+class _Waiting:
+    """One webhook waiting for its group's commit."""
+
+    __slots__ = ("row", "handlers", "now", "result", "error", "done", "turn")
+
+    def __init__(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime):
+        self.row, self.handlers, self.now = row, handlers, now
+        self.result: EnqueueResult | None = None
+        self.error: BaseException | None = None
+        self.done = False  # its group's write is over (committed, or failed with error)
+        self.turn = False  # it is its thread's turn to write the queued group
+
+    def outcome(self) -> EnqueueResult:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+class SQLiteIntake:
+    def __init__(self, store: Store):
+        self._engine = store.engine
+        self._lock_path = _intake_lock_path(store)
+        self._changed = threading.Condition(threading.Lock())
+        self._queued: list[_Waiting] = []
+        self._writing = False
+        self._statements: dict[tuple[str, int], DirectStatement] = {}
+
+    def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
+        mine = _Waiting(row, handlers, now)
+        with self._changed:
+            self._queued.append(mine)
+            if self._writing:
+                self._changed.wait_for(lambda: mine.done or mine.turn)
+                if mine.done:
+                    return mine.outcome()
+            self._writing = True
+            group, self._queued = self._queued[:MAX_GROUP], self._queued[MAX_GROUP:]
+        try:
+            self._write_group(group)
+        finally:
+            with self._changed:
+                for waiting in group:
+                    waiting.done = True
+                if self._queued:
+                    self._queued[0].turn = True  # the next group is theirs to write
+                else:
+                    self._writing = False
+                self._changed.notify_all()
+        return mine.outcome()
+
+    def _write_group(self, group: list[_Waiting]) -> None:
+        """Set every member's result or error; never raises."""
+        try:
+            self._commit(group)
+        except BaseException as error:  # noqa: BLE001 - handed to each waiting thread
+            lost = isinstance(error, DBAPIError) and error.connection_invalidated
+            if len(group) == 1 or lost or not isinstance(error, Exception):
+                for waiting in group:
+                    waiting.error = error
+                return
+            log.warning("writing %d webhooks together failed (%s); writing them one by one",
+                        len(group), type(error).__name__)
+            for waiting in group:
+                try:
+                    self._commit([waiting])
+                except BaseException as alone:  # noqa: BLE001 - handed to its thread
+                    waiting.error = alone
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        with self._turn(), dbapi_connection(self._engine) as conn:
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            insert_events = self._statement("events", len(group))
+            cursor.execute(insert_events.sql, insert_events.parameters(
+                {f"{name}_{i}": waiting.row[name] for i, waiting in enumerate(group) for name in EVENT_COLUMNS}))
+            inserted = {(source, key): event_id for event_id, source, key in cursor.fetchall()}
+            # A redelivery inserted nothing. Two deliveries of one event in this group: the
+            # first one's row was inserted (rows go in in order); pop() makes the second a
+            # duplicate.
+            event_ids = [inserted.pop((w.row["source"], w.row["dedupe_key"]), None) for w in group]
+            job_rows = [(w, event_id, handler) for w, event_id in zip(group, event_ids) if event_id is not None
+                        for handler in w.handlers]
+            job_ids: dict[tuple[int, str], int] = {}
+            if job_rows:
+                values: dict[str, Any] = {}
+                woken: dict[str, datetime] = {}  # lane -> the earliest wake-up of this group
+                for i, (w, event_id, handler) in enumerate(job_rows):
+                    values.update({f"lane_{i}": w.row["subject_key"], f"handler_{i}": handler,
+                                   f"event_id_{i}": event_id, f"correlation_id_{i}": w.row["correlation_id"],
+                                   f"run_after_{i}": w.now, f"created_at_{i}": w.now})
+                    woken.setdefault(w.row["subject_key"], w.now)
+                insert_jobs = self._statement("jobs", len(job_rows))
+                cursor.execute(insert_jobs.sql, insert_jobs.parameters(values))
+                job_ids = {(event_id, handler): job_id for job_id, event_id, handler in cursor.fetchall()}
+                wake_lanes = self._statement("lanes", len(woken))
+                cursor.execute(wake_lanes.sql, wake_lanes.parameters(
+                    {name: value for i, (lane, at) in enumerate(woken.items())
+                     for name, value in ((f"key_{i}", lane), (f"next_run_at_{i}", at))}))
+            cursor.execute("COMMIT")
+        for waiting, event_id in zip(group, event_ids):
+            waiting.result = DUPLICATE if event_id is None else EnqueueResult(
+                event_id, tuple(job_ids[(event_id, handler)] for handler in waiting.handlers))
+
+    def _statement(self, kind: str, rows: int) -> DirectStatement:
+        """The multi-row statement of ``kind`` for ``rows`` rows, compiled on first use;
+        bind parameters are the column names suffixed ``_0``, ``_1``, …"""
+        statement = self._statements.get((kind, rows))
+        if statement is None:
+            if kind == "events":
+                built = (_dialect_insert("sqlite", inbound_events)
+                         .values([binds(inbound_events, EVENT_COLUMNS, f"_{i}") for i in range(rows)])
+                         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                         .returning(inbound_events.c.id, inbound_events.c.source, inbound_events.c.dedupe_key))
+            elif kind == "jobs":
+                built = jobs.insert().values([
+                    {**binds(jobs, _JOB_COLUMNS, f"_{i}"), "state": literal("pending"), "attempts": literal(0)}
+                    for i in range(rows)]).returning(jobs.c.id, jobs.c.event_id, jobs.c.handler)
+            else:
+                built = wake_lane_statement("sqlite", [binds(lanes, ("key", "next_run_at"), f"_{i}")
+                                                       for i in range(rows)])
+            statement = self._statements[(kind, rows)] = DirectStatement(built, self._engine)
+        return statement
+
+    def _turn(self) -> ContextManager[None]:
+        return _flock(self._lock_path) if self._lock_path else nullcontext()
+
+
+def _intake_lock_path(store: Store) -> str:
+    """SQLite's webhook writers take turns on a lock file beside the database
+    (``<database>-intake-lock``, ``flock``) before ``BEGIN IMMEDIATE``.
+
+    SQLite makes a writer that finds the lock taken sleep and retry, in steps growing to
+    100 ms, however soon the lock is free again; under a burst of webhooks from several
+    processes that gave waits of seconds while the database sat idle. A waiter on
+    ``flock`` is woken by the kernel the moment the lock file is released. Other writers
+    (workers, counters) still meet SQLite's own wait.
+
+    "" for PostgreSQL or an in-memory database, or when the file cannot be created (then
+    SQLite's own wait applies)."""
+    database = store.engine.url.database if store.dialect == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return ""
+    path = os.path.abspath(database) + "-intake-lock"
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as error:
+        log.warning("no intake lock file %s (%s); writers wait in SQLite's busy handler", path, error)
+        return ""
+    return path
+
+
+@contextmanager
+def _flock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without holding the GIL
+        yield
+    finally:
+        os.close(fd)  # releases the lock
