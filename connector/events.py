@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from connector.masking import mask_pans_deep
 from connector.signing import get_header, parse_iso8601
 
 
@@ -40,7 +41,12 @@ class InboundEvent:
     ticket_id: int | None = None
     actor_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    """Normalised detail; its shape is documented per event type by the plugin."""
+    """Normalised detail; its shape is documented per event type by the plugin. Every
+    string in it (dict keys too) has its card numbers masked when the event is made, so
+    no InboundEvent ever holds one (:func:`~connector.masking.mask_pans_deep`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", mask_pans_deep(self.data))
 
     def to_json(self) -> dict[str, Any]:
         return {

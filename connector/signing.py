@@ -75,7 +75,7 @@ def verify_zendesk_signature(
     message = timestamp.encode("utf-8") + body
     matched = False
     for key in keys:  # no early exit: time does not depend on which secret matched
-        expected = hmac.new(key, message, hashlib.sha256).digest()
+        expected = hmac.digest(key, message, "sha256")
         matched |= hmac.compare_digest(expected, provided)
     if not matched:
         raise SignatureError("no_match", "the signature does not match any configured signing secret")
@@ -117,7 +117,7 @@ def verify_hub_signature(body: bytes, header: str | None, secrets: Sequence[str]
     provided = _decode_hex_digest(hex_digest.strip())
     matched = False
     for key in keys:
-        expected = hmac.new(key, body, hashlib.sha256).digest()
+        expected = hmac.digest(key, body, "sha256")
         matched |= hmac.compare_digest(expected, provided)
     if not matched:
         raise SignatureError("no_match", "the signature does not match any configured webhook secret")

@@ -256,3 +256,24 @@ def _timed(body: str) -> float:
     start = time.perf_counter()
     mask_pans(body)
     return time.perf_counter() - start
+
+
+def test_an_inbound_event_never_holds_a_card_number_however_it_is_made():
+    """The intake stores what the event holds, so the event masks its own ``data`` when it
+    is made: by a plugin's normaliser, from stored JSON, or copied with a change."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from connector.events import InboundEvent
+
+    data = {"ticket": {"id": 7, "description": "card 4111 1111 1111 1111 exp 12/27"},
+            "4111111111111111": ["5555-5555-5555-4444", 4111111111111111]}
+    made = InboundEvent(source="zendesk", event_type="ticket.comment_added", dedupe_key="e1",
+                        subject_key="zendesk:ticket:7", occurred_at=datetime(2026, 11, 23, tzinfo=timezone.utc),
+                        ticket_id=7, data=data)
+    masked = {"ticket": {"id": 7, "description": "card **** **** **** 1111 exp 12/27"},
+              "************1111": ["****-****-****-4444", 4111111111111111]}  # numbers are not text
+    assert made.data == masked
+    assert data["ticket"]["description"].startswith("card 4111")  # the caller's dict is left as it was
+    assert InboundEvent.from_json({**made.to_json(), "data": data}).data == masked
+    assert dataclasses.replace(made, data=data).data == masked

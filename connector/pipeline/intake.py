@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Iterator
 
-from sqlalchemy import String, bindparam, exists, func, literal, select
+from sqlalchemy import String, bindparam, exists, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
@@ -79,6 +79,10 @@ class EnqueueResult:
 
 DUPLICATE = EnqueueResult(None, ())
 
+# A new job's first state, written into the statements rather than sent with every call.
+_PENDING = literal_column("'pending'")
+_NO_ATTEMPTS = literal_column("0")
+
 
 def binds(table, names: Iterable[str], suffix: str = "") -> dict[str, Any]:
     """``{column: bindparam}`` with the column's type (so its bind processor applies)."""
@@ -103,22 +107,32 @@ def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
 
 class PostgresIntake:
     def __init__(self, store: Store):
-        self._engine = store.engine
-        self._statement = DirectStatement(_store_event_statement(), store.engine)
+        self._engine = store.autocommit_engine
+        self._statements: dict[tuple[str, ...], DirectStatement] = {}
 
     def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
-        values = self._statement.parameters({**row, "handlers": list(handlers)})
-        with dbapi_connection(self._engine, autocommit=True) as conn:
-            event_id, job_ids = conn.execute(self._statement.sql, values).fetchone()
+        statement = self._statements.get(handlers)
+        if statement is None:
+            statement = self._statements[handlers] = DirectStatement(
+                _store_event_statement(self._engine.dialect, handlers), self._engine)
+        with dbapi_connection(self._engine) as conn:
+            event_id, job_ids = conn.execute(statement.sql, statement.parameters(row)).fetchone()
         return EnqueueResult(event_id, tuple(sorted(job_ids or ()))) if event_id is not None else DUPLICATE
 
 
-def _store_event_statement() -> Executable:
-    """The event row's columns plus ``handlers`` (a list of names; job order = list
-    order) in; ``(event id, [job ids])`` out, ``(NULL, NULL)`` for a redelivery. The lane
-    is woken only if a job was inserted."""
-    from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
+def _store_event_statement(dialect, handlers: tuple[str, ...]) -> Executable:
+    """The event row's columns in; ``(event id, [job ids])`` out, ``(NULL, NULL)`` for a
+    redelivery. One job per handler, in the order given. The lane is woken only if a job
+    was inserted.
 
+    The handler names and the jobs' first state are written into the statement (one
+    statement per set of handlers a route has: a handful per process), so the driver
+    adapts only the event's own values on each call. Handler names are the plugins'
+    identifiers, quoted by the dialect's own string-literal quoting."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    quote = String().literal_processor(dialect)
+    handler_array = literal_column("ARRAY[" + ", ".join(quote(name) for name in handlers) + "]::varchar[]")
     lane = bindparam("subject_key", type_=String)
     now = bindparam("received_at", type_=UTCDateTime)
     new_event = (
@@ -131,8 +145,8 @@ def _store_event_statement() -> Executable:
         pg_insert(jobs)
         .from_select(
             ["lane", "handler", "event_id", "correlation_id", "state", "attempts", "run_after", "created_at"],
-            select(lane, func.unnest(bindparam("handlers", type_=ARRAY(String))), new_event.c.id,
-                   bindparam("correlation_id", type_=String), literal("pending"), literal(0), now, now)
+            select(lane, func.unnest(handler_array), new_event.c.id, bindparam("correlation_id", type_=String),
+                   _PENDING, _NO_ATTEMPTS, now, now)
             .select_from(new_event))
         .returning(jobs.c.id)
     ).cte("new_jobs")
@@ -267,7 +281,7 @@ class SQLiteIntake:
                          .returning(inbound_events.c.id, inbound_events.c.source, inbound_events.c.dedupe_key))
             elif kind == "jobs":
                 built = jobs.insert().values([
-                    {**binds(jobs, _JOB_COLUMNS, f"_{i}"), "state": literal("pending"), "attempts": literal(0)}
+                    {**binds(jobs, _JOB_COLUMNS, f"_{i}"), "state": _PENDING, "attempts": _NO_ATTEMPTS}
                     for i in range(rows)]).returning(jobs.c.id, jobs.c.event_id, jobs.c.handler)
             else:
                 built = wake_lane_statement("sqlite", [binds(lanes, ("key", "next_run_at"), f"_{i}")

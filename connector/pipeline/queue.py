@@ -121,8 +121,8 @@ class JobQueue:
         """Store an inbound event and one job per handler, atomically.
 
         A redelivered event (same source and dedupe key) stores nothing and returns
-        ``EnqueueResult(None, ())``. ``stored_event`` is what is kept of the event
-        (already masked by the caller); it defaults to ``event.to_json()``.
+        ``EnqueueResult(None, ())``. ``stored_event`` is what is kept of the event; it
+        defaults to ``event.to_json()``, whose ``data`` the event masked when it was made.
 
         A connection found dead mid-transaction (the database restarted) is retried
         once on a fresh one. That is safe even if the lost transaction did commit: the

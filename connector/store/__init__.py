@@ -34,8 +34,9 @@ def normalise_url(url: str) -> str:
 class Store:
     def __init__(self, url: str, *, pool_size: int = 5):
         self.url = normalise_url(url)
+        self._pool_size = pool_size
         self.engine: Engine = _make_engine(self.url, pool_size)
-        self._autocommit_engine: Engine | None = None  # the same pool, statements commit on their own
+        self._autocommit_engine: Engine | None = None
 
     @property
     def dialect(self) -> str:
@@ -50,14 +51,17 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
-    @contextmanager
-    def autocommit(self) -> Iterator[Connection]:
-        """A connection on which every statement commits on its own: for a write that is
-        one statement, so it costs one round trip instead of BEGIN, statement, COMMIT."""
+    @property
+    def autocommit_engine(self) -> Engine:
+        """PostgreSQL: a second pool whose connections commit every statement on their own
+        (set once, when each connection is opened), for a write that is one statement: one
+        round trip instead of BEGIN, statement, COMMIT, and no switching of the connection's
+        mode on every use. Opened on first use; only the webhook intake uses it."""
         if self._autocommit_engine is None:
-            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        with self._autocommit_engine.connect() as conn:
-            yield conn
+            if not self.is_postgres:
+                raise RuntimeError("autocommit_engine is for PostgreSQL; SQLite writes begin their own transactions")
+            self._autocommit_engine = _make_engine(self.url, self._pool_size, autocommit=True)
+        return self._autocommit_engine
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -86,6 +90,8 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._autocommit_engine is not None:
+            self._autocommit_engine.dispose()
 
     def insert_ignoring_conflict(self, conn: Connection, table, values: dict, conflict: list[str]):
         """INSERT … ON CONFLICT DO NOTHING on either back-end; returns the new row's
@@ -115,7 +121,7 @@ IDLE_PING_SECONDS = 10.0
 """A pooled connection that sat unused this long is pinged before it is handed out."""
 
 
-def _make_engine(url: str, pool_size: int) -> Engine:
+def _make_engine(url: str, pool_size: int, *, autocommit: bool = False) -> Engine:
     """One pooled engine per process, on either back-end.
 
     Connections are kept open and reused (SQLite too: a new SQLite connection and its
@@ -152,6 +158,10 @@ def _make_engine(url: str, pool_size: int) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif autocommit:
+        # No transaction is ever open on these connections, so nothing to reset on return.
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT",
+                               pool_reset_on_return=None)
     else:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
     _ping_when_idle(engine, IDLE_PING_SECONDS)

@@ -66,25 +66,14 @@ class DirectStatement:
 
 
 @contextmanager
-def dbapi_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[Any]:
-    """The driver's own connection, checked out of ``engine``'s pool for the block.
-
-    ``autocommit``: every statement commits on its own (PostgreSQL: one round trip for a
-    one-statement write instead of BEGIN, statement, COMMIT); the connection is switched
-    back before it returns to the pool. On SQLite the pool's connections are in
-    autocommit mode already (``isolation_level = None``; transactions are begun
-    explicitly) and the flag changes nothing.
-
-    A transaction the block leaves open (it raised) is rolled back by the pool's reset
-    when the connection goes back."""
+def dbapi_connection(engine: Engine) -> Iterator[Any]:
+    """The driver's own connection, checked out of ``engine``'s pool for the block. A
+    transaction the block leaves open (it raised) is rolled back by the pool's reset when
+    the connection goes back (PostgreSQL's autocommit pool never has one open)."""
     fairy = engine.raw_connection()
     dbapi = engine.dialect.loaded_dbapi
-    conn = fairy.driver_connection
-    switched = autocommit and engine.dialect.name == "postgresql"
     try:
-        if switched:
-            conn.autocommit = True
-        yield conn
+        yield fairy.driver_connection
     except dbapi.Error as error:
         lost = engine.dialect.is_disconnect(error, fairy.dbapi_connection, None)
         if lost:
@@ -93,12 +82,7 @@ def dbapi_connection(engine: Engine, *, autocommit: bool = False) -> Iterator[An
             # now is dead too: start a fresh pool (connections checked out elsewhere are
             # closed when they come back).
             engine.dispose()
-            switched = False
         raise DBAPIError.instance(None, None, error, dbapi.Error, connection_invalidated=lost,
                                   dialect=engine.dialect) from error
     finally:
-        try:
-            if switched and not conn.closed:
-                conn.autocommit = False
-        finally:
-            fairy.close()
+        fairy.close()

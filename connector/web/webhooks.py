@@ -13,11 +13,10 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from connector.events import MalformedEvent
 from connector.logs import bind_correlation_id
-from connector.masking import mask_pans_deep
 from connector.metrics import COUNTERS
 from connector.signing import (
     HUB_SIGNATURE_HEADER, ZENDESK_SIGNATURE_HEADER, ZENDESK_TIMESTAMP_HEADER, SignatureError,
@@ -33,9 +32,8 @@ bp = Blueprint("webhooks", __name__)
 
 def _answer(source: str, outcome: str, status: int, **body) -> Response:
     COUNTERS.inc("connector_webhooks_total", source=source, outcome=outcome)
-    response = jsonify({"status": outcome, **body})
-    response.status_code = status
-    return response
+    return Response(json.dumps({"status": outcome, **body}, separators=(",", ":")), status=status,
+                    mimetype="application/json")
 
 
 def _precheck(source: str):
@@ -77,8 +75,7 @@ def _accept(runtime, source: str, normalise, payload: dict, correlation_id: str)
         log.info("%s event type %s is handled by no plugin; ignored", source, event.event_type,
                  extra={"dedupe_key": event.dedupe_key})
         return _answer(source, "unsupported", 200)
-    result = runtime.queue.enqueue_event(event, route.handlers, correlation_id,
-                                         stored_event=mask_pans_deep(event.to_json()))
+    result = runtime.queue.enqueue_event(event, route.handlers, correlation_id)
     if result.duplicate:
         log.info("duplicate delivery of %s %s; nothing to do", source, event.dedupe_key)
         return _answer(source, "duplicate", 200)

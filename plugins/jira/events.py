@@ -28,8 +28,8 @@ A webhook about something other than an issue (no ``issue`` object) normalises t
 ``subject_key = "jira:webhook:<webhookEvent>"`` with ``data["issue"] = None``, so the
 registry can ignore it with a 200 instead of a 400 that Jira would retry.
 
-Strings in ``data`` pass through :func:`~connector.masking.mask_pans_deep` (a
-description change can carry a pasted card number).
+Card numbers in ``data`` (a description change can carry a pasted one) are masked by
+:class:`~connector.events.InboundEvent` itself.
 """
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ from typing import Any
 from connector.events import (
     InboundEvent, MalformedEvent, epoch_ms_instant, header_text, optional_object, shown,
 )
-from connector.masking import mask_pans_deep
 
 SOURCE = "jira"
 IDENTIFIER_HEADER = "X-Atlassian-Webhook-Identifier"
@@ -77,7 +76,7 @@ def normalise_jira(payload: dict[str, Any], headers: Mapping[str, str]) -> Inbou
         dedupe_key=dedupe_key,
         subject_key=subject_key,
         occurred_at=occurred_at,
-        data=mask_pans_deep(data),
+        data=data,
     )
 
 

@@ -67,9 +67,9 @@ A trigger body normalises to:
   {"event"}}`` — key names match an envelope's ``detail`` so a handler reads either style
   the same way. Other keys in the body are ignored.
 
-Strings in ``data`` are passed through :func:`~connector.masking.mask_pans_deep`
-(after IDs became ints, so no ID is mistaken for a card number): a card number pasted
-into a comment is masked before the event is stored.
+Card numbers in ``data`` (a card number pasted into a comment) are masked by
+:class:`~connector.events.InboundEvent` itself; IDs are ints by then, so no ID is mistaken
+for a card number.
 
 Headers are looked up case-insensitively in any mapping.
 """
@@ -83,7 +83,6 @@ from typing import Any
 from connector.events import (
     InboundEvent, MalformedEvent, header_text, iso_instant, optional_object, shown, stripped_text,
 )
-from connector.masking import mask_pans_deep
 from connector.signing import parse_iso8601
 
 SOURCE = "zendesk"
@@ -171,7 +170,7 @@ def _ticket_event(event_type: str, dedupe_key: str, occurred_at: datetime, ticke
         occurred_at=occurred_at,
         ticket_id=ticket_id,
         actor_id=actor_id,
-        data=mask_pans_deep({"ticket": ticket, "change": change}),
+        data={"ticket": ticket, "change": change},
     )
 
 

@@ -128,7 +128,8 @@ class _Driver:
         self.failures: list[str] = []
         self._fail_on, self._times = fail_on, times
         self._error = store.engine.dialect.loaded_dbapi.OperationalError
-        engine, real_raw = store.engine, store.engine.raw_connection
+        engine = _intake_engine(store)
+        real_raw = engine.raw_connection
         real_is_disconnect = engine.dialect.is_disconnect
         monkeypatch.setattr(engine, "raw_connection", lambda: _Fairy(real_raw(), self))
         monkeypatch.setattr(engine.dialect, "is_disconnect",
@@ -169,6 +170,11 @@ class _Fairy:
         return getattr(self._fairy, name)
 
 
+def _intake_engine(store: Store):
+    """The engine whose pool the webhook intake takes its connections from."""
+    return store.autocommit_engine if store.is_postgres else store.engine
+
+
 def _mid_enqueue(store: Store) -> str:
     """A statement the enqueue runs after it has started writing: on PostgreSQL its one
     statement (event, jobs and lane together), on SQLite the job insert after the event's."""
@@ -189,17 +195,26 @@ def test_postgres_enqueues_in_one_statement_and_sqlite_in_one_transaction(queue,
     assert _counts(store) == (1, 2, 1)
 
 
-def test_the_intake_leaves_pooled_connections_as_it_found_them(queue, store):
-    """PostgreSQL's intake switches its connection to autocommit for its one statement.
-    The connection must go back to the pool transactional again, or the next
-    ``store.begin()`` on it would commit statement by statement."""
+def test_the_intake_leaves_the_stores_transactions_alone(queue, store):
+    """PostgreSQL's intake runs its one statement on a pool of its own whose connections
+    commit every statement; the store's own transactions still roll back as a whole."""
     queue.enqueue_event(_event(7, 1), ["h"], "corr")
-    assert store.engine.pool.checkedin() == 1  # the next transaction gets this connection
     with pytest.raises(RuntimeError):
         with store.begin() as conn:
             conn.execute(text("DELETE FROM jobs"))
             raise RuntimeError("roll back")
     assert _counts(store) == (1, 1, 1)  # the delete was rolled back
+    if store.is_postgres:
+        assert store.autocommit_engine is not store.engine
+        intake, other = store.autocommit_engine.raw_connection(), store.engine.raw_connection()
+        try:
+            assert intake.driver_connection.autocommit and not other.driver_connection.autocommit
+        finally:
+            intake.close()
+            other.close()
+    else:
+        with pytest.raises(RuntimeError, match="PostgreSQL"):
+            store.autocommit_engine
 
 
 def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(queue, store, caplog, monkeypatch):
@@ -249,8 +264,9 @@ def test_busy_connections_are_not_pinged_idle_ones_are(database_url, monkeypatch
     pings = []
 
     def _count_pings(store: Store) -> None:
-        real = store.engine.dialect.do_ping
-        monkeypatch.setattr(store.engine.dialect, "do_ping", lambda c: pings.append(1) or real(c))
+        dialect = _intake_engine(store).dialect
+        real = dialect.do_ping
+        monkeypatch.setattr(dialect, "do_ping", lambda c: pings.append(1) or real(c))
 
     busy = Store(database_url)
     busy.migrate()
@@ -304,9 +320,6 @@ def test_postgres_after_a_restart_one_retry_is_enough_however_many_connections_a
     """The database restarted: every pooled connection is dead, not only the one in use.
     The lost connection's pool is dropped, so the retry opens a fresh connection instead
     of taking the next dead one."""
-    with store.connect() as first, store.connect() as second:  # two connections pooled
-        first.execute(text("SELECT 1"))
-        second.execute(text("SELECT 1"))
     _terminate_pooled_backends(store, pooled=2)
     with caplog.at_level(logging.WARNING, logger="connector.queue"):
         assert not queue.enqueue_event(_event(7, 1), ["h"], "corr").duplicate
@@ -316,11 +329,12 @@ def test_postgres_after_a_restart_one_retry_is_enough_however_many_connections_a
 
 def _terminate_pooled_backends(store: Store, pooled: int = 1) -> None:
     """Kill the server side of every connection in the pool (``pooled`` of them)."""
-    fairies = [store.engine.raw_connection() for _ in range(pooled)]
+    engine = _intake_engine(store)
+    fairies = [engine.raw_connection() for _ in range(pooled)]
     pids = [fairy.driver_connection.info.backend_pid for fairy in fairies]
     for fairy in fairies:
         fairy.close()
-    assert store.engine.pool.checkedin() == pooled  # the connections the calls reuse
+    assert engine.pool.checkedin() == pooled  # the connections the calls reuse
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -332,12 +346,13 @@ def _terminate_pooled_backends(store: Store, pooled: int = 1) -> None:
 
 def test_a_forked_child_leaves_the_parents_pooled_connections_alone(store, queue):
     queue.enqueue_event(_event(7, 1), ["h"], "corr")
-    assert store.engine.pool.checkedin() == 1
+    pool = _intake_engine(store).pool
+    assert pool.checkedin() == 1
     pid = os.fork()
     if pid == 0:  # the child: must not touch the inherited connection; its own works
         code = 3
         try:
-            if store.engine.pool.checkedin() == 0:
+            if _intake_engine(store).pool.checkedin() == 0:
                 code = 0 if not queue.enqueue_event(_event(8, 1), ["h"], "child").duplicate else 2
         finally:
             os._exit(code)
