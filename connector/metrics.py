@@ -47,7 +47,7 @@ class Counters:
         self._stop = threading.Event()
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
-        key = (name, json.dumps(labels, sort_keys=True))
+        key = (name, tuple(sorted(labels.items())))  # made JSON when flushed, not on every request
         with self._lock:
             self._pending[key] += amount
 
@@ -67,6 +67,7 @@ class Counters:
         try:
             with store.begin() as conn:
                 for (name, labels), amount in sorted(pending.items()):
+                    labels = json.dumps(dict(labels), sort_keys=True)
                     store.upsert(conn, metric_counters, {"name": name, "labels": labels, "value": amount},
                                  ["name", "labels"], {"value": metric_counters.c.value + amount})
         except Exception:

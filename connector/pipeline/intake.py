@@ -48,13 +48,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Iterator
 
-from sqlalchemy import String, bindparam, exists, func, literal_column, select
+from sqlalchemy import String, bindparam, func, literal_column
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 from connector.store import Store, _dialect_insert
-from connector.store.direct import DirectStatement, dbapi_connection
-from connector.store.models import UTCDateTime, inbound_events, jobs, lanes
+from connector.store.direct import DirectStatement, HeldConnection, dbapi_connection
+from connector.store.models import inbound_events, jobs, lanes
 
 log = logging.getLogger("connector.queue")
 
@@ -103,66 +103,6 @@ def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
     return PostgresIntake(store) if store.is_postgres else SQLiteIntake(store)
 
 
-# --- PostgreSQL ---------------------------------------------------------------------
-
-class PostgresIntake:
-    def __init__(self, store: Store):
-        self._engine = store.autocommit_engine
-        self._statements: dict[tuple[str, ...], DirectStatement] = {}
-
-    def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
-        statement = self._statements.get(handlers)
-        if statement is None:
-            statement = self._statements[handlers] = DirectStatement(
-                _store_event_statement(self._engine.dialect, handlers), self._engine)
-        with dbapi_connection(self._engine) as conn:
-            event_id, job_ids = conn.execute(statement.sql, statement.parameters(row)).fetchone()
-        return EnqueueResult(event_id, tuple(sorted(job_ids or ()))) if event_id is not None else DUPLICATE
-
-
-def _store_event_statement(dialect, handlers: tuple[str, ...]) -> Executable:
-    """The event row's columns in; ``(event id, [job ids])`` out, ``(NULL, NULL)`` for a
-    redelivery. One job per handler, in the order given. The lane is woken only if a job
-    was inserted.
-
-    The handler names and the jobs' first state are written into the statement (one
-    statement per set of handlers a route has: a handful per process), so the driver
-    adapts only the event's own values on each call. Handler names are the plugins'
-    identifiers, quoted by the dialect's own string-literal quoting."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    quote = String().literal_processor(dialect)
-    handler_array = literal_column("ARRAY[" + ", ".join(quote(name) for name in handlers) + "]::varchar[]")
-    lane = bindparam("subject_key", type_=String)
-    now = bindparam("received_at", type_=UTCDateTime)
-    new_event = (
-        pg_insert(inbound_events)
-        .values(binds(inbound_events, EVENT_COLUMNS))
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(inbound_events.c.id)
-    ).cte("new_event")
-    new_jobs = (
-        pg_insert(jobs)
-        .from_select(
-            ["lane", "handler", "event_id", "correlation_id", "state", "attempts", "run_after", "created_at"],
-            select(lane, func.unnest(handler_array), new_event.c.id, bindparam("correlation_id", type_=String),
-                   _PENDING, _NO_ATTEMPTS, now, now)
-            .select_from(new_event))
-        .returning(jobs.c.id)
-    ).cte("new_jobs")
-    lane_insert = pg_insert(lanes)
-    woken_lane = (
-        lane_insert.from_select(["key", "next_run_at"], select(lane, now).where(exists(select(new_jobs.c.id))))
-        .on_conflict_do_update(index_elements=["key"], set_={
-            "next_run_at": func.coalesce(lanes.c.next_run_at, lane_insert.excluded.next_run_at)})
-        .cte("woken_lane")
-    )
-    return select(
-        select(new_event.c.id).scalar_subquery(),
-        select(func.array_agg(new_jobs.c.id)).scalar_subquery(),
-    ).add_cte(woken_lane)
-
-
 # --- SQLite -------------------------------------------------------------------------
 
 class _Waiting:
@@ -184,14 +124,21 @@ class _Waiting:
         return self.result
 
 
-class SQLiteIntake:
-    def __init__(self, store: Store):
-        self._engine = store.engine
-        self._lock_path = _intake_lock_path(store)
+class _GroupCommit:
+    """The webhooks of one process that queue while a write is under way are written
+    together by the next writer (see the module's docstring). Subclasses write a group in
+    :meth:`_commit`: every member's ``result`` set, committed, or an exception."""
+
+    def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
         self._queued: list[_Waiting] = []
         self._writing = False
-        self._statements: dict[tuple[str, int], DirectStatement] = {}
+
+    def close(self) -> None:
+        """Release what the writer holds (nothing, unless a subclass says otherwise)."""
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        raise NotImplementedError
 
     def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
         mine = _Waiting(row, handlers, now)
@@ -234,8 +181,21 @@ class SQLiteIntake:
                 except BaseException as alone:  # noqa: BLE001 - handed to its thread
                     waiting.error = alone
 
+
+class SQLiteIntake(_GroupCommit):
+    def __init__(self, store: Store):
+        super().__init__()
+        self._engine = store.engine
+        self._lock_path = _intake_lock_path(store)
+        self._statements: dict[tuple[str, int], DirectStatement] = {}
+        # Only the thread whose turn it is writes, so one connection serves them all.
+        self._connection = HeldConnection(store.engine)
+
+    def close(self) -> None:
+        self._connection.close()
+
     def _commit(self, group: list[_Waiting]) -> None:
-        with self._turn(), dbapi_connection(self._engine) as conn:
+        with self._turn(), self._connection.use() as conn:
             cursor = conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             insert_events = self._statement("events", len(group))
@@ -291,6 +251,88 @@ class SQLiteIntake:
 
     def _turn(self) -> ContextManager[None]:
         return _flock(self._lock_path) if self._lock_path else nullcontext()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+class PostgresIntake(_GroupCommit):
+    """A group is ONE statement (data-modifying CTEs) on an autocommit connection: its
+    events, their jobs and their lanes' wake-ups, atomic as a whole."""
+
+    def __init__(self, store: Store):
+        super().__init__()
+        self._engine = store.autocommit_engine
+        self._quote = String().literal_processor(self._engine.dialect)
+        self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        shape = tuple(waiting.handlers for waiting in group)
+        sql = self._statements.get(shape)
+        if sql is None:
+            if len(self._statements) >= 256:  # shapes are few; never let them pile up
+                self._statements.clear()
+            sql = self._statements[shape] = _group_statement(shape, self._quote)
+        values = {f"{name}_{i}": waiting.row[name] for i, waiting in enumerate(group) for name in EVENT_COLUMNS}
+        with dbapi_connection(self._engine) as conn:
+            rows = conn.execute(sql, values).fetchall()
+        inserted = {(source, key): (event_id, job_ids) for event_id, source, key, job_ids in rows}
+        for waiting in group:  # the first delivery of an event in the group is the one inserted
+            event_id, job_ids = inserted.pop((waiting.row["source"], waiting.row["dedupe_key"]), (None, None))
+            waiting.result = DUPLICATE if event_id is None else EnqueueResult(event_id, tuple(job_ids or ()))
+
+
+_CASTS = {"source": "varchar", "dedupe_key": "varchar", "event_type": "varchar", "subject_key": "varchar",
+          "ticket_id": "bigint", "occurred_at": "timestamptz", "received_at": "timestamptz",
+          "correlation_id": "varchar", "event": "text"}
+
+
+def _group_statement(shape: tuple[tuple[str, ...], ...], quote) -> str:
+    """The statement writing one group: ``shape`` is each webhook's handlers, in arrival
+    order. Parameters ``<column>_<i>`` for webhook ``i``; one row back per event inserted:
+    ``(id, source, dedupe_key, [job ids])``.
+
+    - Two deliveries of one event in the group: only the first (``DISTINCT ON``) is
+      inserted, and it gets the jobs.
+    - Job ids follow arrival order, then handler order: a lane's jobs run in the order
+      received.
+    - Rows that can make concurrent groups wait on each other's locks go in a fixed order
+      (events by source and key, lanes by key), so two groups never deadlock.
+    - The handler names and a job's first state are written into the statement (their
+      quoting is the dialect's own), so the driver adapts only the events' values.
+
+    Written as SQL text rather than with SQLAlchemy Core: it is PostgreSQL-only, and
+    ``VALUES`` with typed parameters, ``DISTINCT ON`` and ``unnest … WITH ORDINALITY``
+    read more plainly as SQL."""
+    rows = ",\n    ".join(
+        "(" + ", ".join([str(i)] + [f"CAST(%({name}_{i})s AS {_CASTS[name]})" for name in EVENT_COLUMNS]
+                        + ["ARRAY[" + ", ".join(quote(h) for h in handlers) + "]::varchar[]"]) + ")"
+        for i, handlers in enumerate(shape))
+    columns = ", ".join(EVENT_COLUMNS)
+    return f"""WITH arrived (ord, {columns}, handlers) AS (VALUES
+    {rows}),
+firsts AS (
+    SELECT DISTINCT ON (source, dedupe_key) * FROM arrived ORDER BY source, dedupe_key, ord),
+new_events AS (
+    INSERT INTO inbound_events ({columns})
+    SELECT {columns} FROM firsts ORDER BY source, dedupe_key
+    ON CONFLICT (source, dedupe_key) DO NOTHING
+    RETURNING id, source, dedupe_key),
+new_jobs AS (
+    INSERT INTO jobs (lane, handler, event_id, correlation_id, state, attempts, run_after, created_at)
+    SELECT f.subject_key, h.handler, e.id, f.correlation_id, 'pending', 0, f.received_at, f.received_at
+    FROM firsts f JOIN new_events e USING (source, dedupe_key)
+    CROSS JOIN LATERAL unnest(f.handlers) WITH ORDINALITY AS h (handler, n)
+    ORDER BY f.ord, h.n
+    RETURNING id, event_id),
+woken_lanes AS (
+    INSERT INTO lanes (key, next_run_at)
+    SELECT DISTINCT ON (f.subject_key) f.subject_key, f.received_at
+    FROM firsts f JOIN new_events e USING (source, dedupe_key)
+    WHERE cardinality(f.handlers) > 0
+    ORDER BY f.subject_key, f.ord
+    ON CONFLICT (key) DO UPDATE SET next_run_at = coalesce(lanes.next_run_at, excluded.next_run_at))
+SELECT e.id, e.source, e.dedupe_key, (SELECT array_agg(j.id ORDER BY j.id) FROM new_jobs j WHERE j.event_id = e.id)
+FROM new_events e"""
 
 
 def _intake_lock_path(store: Store) -> str:

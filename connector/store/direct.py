@@ -25,6 +25,7 @@ Nothing else in the store uses this; it is for writes that run on every request.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
@@ -82,7 +83,66 @@ def dbapi_connection(engine: Engine) -> Iterator[Any]:
             # now is dead too: start a fresh pool (connections checked out elsewhere are
             # closed when they come back).
             engine.dispose()
-        raise DBAPIError.instance(None, None, error, dbapi.Error, connection_invalidated=lost,
-                                  dialect=engine.dialect) from error
+        raise _as_sqlalchemy_error(engine, error, lost) from error
     finally:
         fairy.close()
+
+
+class HeldConnection:
+    """A connection taken out of ``engine``'s pool for good, for a writer that is never
+    more than one thread at a time (SQLite's group-commit writer): no checkout and return
+    around every write.
+
+    It is opened through the pool, so the engine's connect hooks (SQLite's PRAGMAs) have
+    run on it, then detached from the pool. A forked child opens its own and leaves the
+    parent's alone. A block that raises has its transaction rolled back; a lost
+    connection (or one that cannot roll back) is dropped, and the next use opens a new
+    one. Driver errors are raised as SQLAlchemy's, as :func:`dbapi_connection` raises them.
+    """
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._conn: Any = None  # the DBAPI connection (SQLite: the driver's own)
+        self._pid = 0
+
+    @contextmanager
+    def use(self) -> Iterator[Any]:
+        if self._conn is None or self._pid != os.getpid():
+            fairy = self._engine.raw_connection()
+            conn = fairy.dbapi_connection
+            fairy.detach()
+            self._conn, self._pid = conn, os.getpid()
+        conn = self._conn
+        dbapi = self._engine.dialect.loaded_dbapi
+        try:
+            yield conn
+        except BaseException as error:
+            lost = isinstance(error, dbapi.Error) and self._engine.dialect.is_disconnect(error, conn, None)
+            if not lost:
+                try:
+                    conn.rollback()
+                except dbapi.Error:
+                    lost = True
+            if lost:
+                self._drop()
+            if isinstance(error, dbapi.Error):
+                raise _as_sqlalchemy_error(self._engine, error, lost) from error
+            raise
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._drop()
+        self._conn = None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                conn.close()
+        except Exception:  # noqa: BLE001 - it is being thrown away because it is broken
+            pass
+
+
+def _as_sqlalchemy_error(engine: Engine, error: Exception, lost: bool) -> BaseException:
+    return DBAPIError.instance(None, None, error, engine.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+                               dialect=engine.dialect)
