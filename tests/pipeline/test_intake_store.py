@@ -380,26 +380,36 @@ def test_sqlite_intake_keeps_one_connection_with_the_stores_pragmas(store, queue
         held.execute("SELECT 1")  # closed
 
 
+def _in_threads(send, count: int) -> list[BaseException]:
+    """Run ``send(0)`` … ``send(count - 1)`` at once, each in its own thread; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            send(thread)
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
 def test_sqlite_webhook_writers_take_turns_on_a_lock_file(store, clock):
     if store.dialect != "sqlite":
         assert _intake_lock_path(store) == ""  # PostgreSQL: no turn-taking
         return
     assert _intake_lock_path(store) == store.engine.url.database + "-intake-lock"
-    errors: list[BaseException] = []
     queues = [JobQueue(store, clock=clock), JobQueue(Store(str(store.engine.url)), clock=clock)]
 
     def send(thread: int) -> None:
-        try:
-            for n in range(25):
-                queues[thread % 2].enqueue_event(_event(100 + thread, n), ["h"], f"corr-{thread}")
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
+        for n in range(25):
+            queues[thread % 2].enqueue_event(_event(100 + thread, n), ["h"], f"corr-{thread}")
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = _in_threads(send, 8)
     queues[1].store.dispose()
     assert errors == []
     assert _counts(store) == (200, 200, 8)
@@ -501,27 +511,19 @@ def test_two_processes_writing_groups_over_the_same_lanes_lose_and_double_nothin
 
     other = Store(store.url)
     queues = [JobQueue(store, clock=clock), JobQueue(other, clock=clock)]
-    errors: list[BaseException] = []
     sent: dict[int, list[tuple[int, EnqueueResult]]] = {}
 
     def send(thread: int) -> None:
         rng = random.Random(thread)
         mine = sent.setdefault(thread, [])
-        try:
-            for n in range(30):
-                event = _event(rng.randrange(5), thread * 100 + n)
-                for queue in (queues[thread % 2], queues[(thread + 1) % 2]):  # delivered twice
-                    result = queue.enqueue_event(event, ["a", "b"], f"corr-{thread}")
-                    if not result.duplicate:
-                        mine.append((event.ticket_id, result))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
+        for n in range(30):
+            event = _event(rng.randrange(5), thread * 100 + n)
+            for queue in (queues[thread % 2], queues[(thread + 1) % 2]):  # delivered twice
+                result = queue.enqueue_event(event, ["a", "b"], f"corr-{thread}")
+                if not result.duplicate:
+                    mine.append((event.ticket_id, result))
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = _in_threads(send, 8)
     other.dispose()
     assert errors == []
     assert all(len(results) == 30 for results in sent.values())  # each event stored once, by one delivery
