@@ -6,7 +6,7 @@ Run (from the repository root, in the virtualenv)::
     python bench/intake.py --quick              # smoke run, a few seconds per server
     python bench/intake.py --stores sqlite --log-level INFO
 
-What runs: for each store, two gunicorn servers one after the other, each started by the
+What runs: for each store, two gunicorn servers side by side, each started by the
 Procfile's own ``web`` command (read from the Procfile and run by bash, as Heroku runs
 it, with ``WEB_CONCURRENCY`` = ``--workers`` (2) and ``PORT`` set), bound to 127.0.0.1
 instead of 0.0.0.0:
@@ -29,7 +29,10 @@ signed with ``connector.signing.sign_zendesk`` (tests/support/webhooks.py builds
    scheduled times whatever the server does; latency runs from the *scheduled* send
    time, so a stall is charged to every request it delays (no coordinated omission);
 3. closed loop: ``--concurrency`` connections sending back to back until the server has
-   had ``--requests`` requests in all: the most it accepts per second.
+   had ``--requests`` requests in all: the most it accepts per second. It runs in
+   ``--rounds`` rounds that alternate between the servers (connector, bare; bare,
+   connector; …), one server loaded at a time: the machine's speed drifts (a shared VM),
+   and alternating makes the drift weigh on both alike, so their ratio holds still.
 
 The server's RSS (VmRSS of the gunicorn master + its workers, from /proc) is sampled
 before the first request and after 10 %, 50 % and 100 % of ``--requests``. Answers are
@@ -497,32 +500,69 @@ class Run:
     rss_each_end: list[int]
     pss_end: int
     counts: dict[str, int] | None = None
+    rounds: list[float] = field(default_factory=list)  # closed-loop accepted/s, round by round
 
 
-def bench_server(name: str, app_spec: str | None, env: dict[str, str], args, store_kind: str,
-                 workdir: Path) -> Run:
-    server = Server(name, app_spec, env, args.workers,
-                    workdir / f"gunicorn-{store_kind}-{name}.log")
-    server.start()
-    webhooks = Webhooks(args.tickets)
+def merge_phases(name: str, parts: list[PhaseResult]) -> PhaseResult:
+    """One phase made of several stretches (the closed loop's rounds): counts, latencies,
+    wall time and CPU add up; how busy the machine was is averaged over the wall time."""
+    merged = PhaseResult(name)
+    for part in parts:
+        merged.sent += part.sent
+        merged.latencies += part.latencies
+        merged.statuses += part.statuses
+        merged.wall += part.wall
+        for pid, seconds in part.server_cpu.items():
+            merged.server_cpu[pid] = merged.server_cpu.get(pid, 0.0) + seconds
+        merged.client_cpu += part.client_cpu
+        merged.machine_busy += part.machine_busy * part.wall
+        merged.machine_steal += part.machine_steal * part.wall
+    if merged.wall:
+        merged.machine_busy /= merged.wall
+        merged.machine_steal /= merged.wall
+    return merged
+
+
+def bench_store(targets: list[tuple[str, str | None]], env: dict[str, str], args, store_kind: str,
+                workdir: Path) -> list[Run]:
+    """Run every target's server side by side on one store: each gets its warm-up and open
+    loop in turn, then the closed loop in ``--rounds`` rounds that alternate between them
+    (A B, B A, A B, …), so a machine that speeds up or slows down during the run (a shared
+    VM does) weighs on every server alike. Only one server has load at any moment."""
+    servers: dict[str, Server] = {}
+    loads: dict[str, Load] = {}
+    first: dict[str, tuple[PhaseResult, PhaseResult]] = {}
+    closed: dict[str, list[PhaseResult]] = {name: [] for name, _ in targets}
     checkpoints = [args.requests // 10, args.requests // 2, args.requests]
-    load = Load(server, webhooks, checkpoints)
     try:
-        open_count = int(round(args.rate * args.duration))
-        warmup = load.closed_loop("warm-up", args.warmup, 8)
-        opened = load.open_loop("open", args.rate, args.duration, args.concurrency)
-        rest = max(0, args.requests - args.warmup - open_count)
-        closed = load.closed_loop("closed", rest, args.concurrency)
+        for name, app_spec in targets:
+            server = servers[name] = Server(name, app_spec, env, args.workers,
+                                            workdir / f"gunicorn-{store_kind}-{name}.log")
+            server.start()
+            load = loads[name] = Load(server, Webhooks(args.tickets), checkpoints)
+            warmup = load.closed_loop("warm-up", args.warmup, 8)
+            first[name] = (warmup, load.open_loop("open", args.rate, args.duration, args.concurrency))
+        rest = max(0, args.requests - args.warmup - int(round(args.rate * args.duration)))
+        for round_ in range(args.rounds):
+            size = rest // args.rounds + (1 if round_ < rest % args.rounds else 0)
+            for name, _ in (targets if round_ % 2 == 0 else list(reversed(targets))):
+                closed[name].append(loads[name].closed_loop("closed", size, args.concurrency))
         time.sleep(0.2)  # let the last RSS sample land
-        workers_after = server.children()
-        rss_each_end, pss_end = server.rss_each_kb(), server.pss_kb()
+        runs = []
+        for name, _ in targets:
+            server, load = servers[name], loads[name]
+            workers_after = server.children()
+            if sorted(workers_after) != sorted(server.worker_pids):
+                load.errors[("worker restarted", f"{server.worker_pids} -> {workers_after}")] += 1
+            runs.append(Run(store_kind, name, *first[name], merge_phases("closed", closed[name]), dict(load.rss),
+                            load.errors, server.worker_pids, server.rss_each_kb(), server.pss_kb(),
+                            rounds=[part.accepted_per_s for part in closed[name]]))
+        return runs
     finally:
-        load.close()
-        server.stop()
-    if sorted(workers_after) != sorted(server.worker_pids):
-        load.errors[("worker restarted", f"{server.worker_pids} -> {workers_after}")] += 1
-    return Run(store_kind, name, warmup, opened, closed, dict(load.rss), load.errors,
-               server.worker_pids, rss_each_end, pss_end)
+        for name in loads:
+            loads[name].close()
+        for server in servers.values():
+            server.stop()
 
 
 # --- printing ---------------------------------------------------------------------------
@@ -594,7 +634,8 @@ def print_summary(runs: list[Run], args) -> None:
             rss_max = max(conn.rss.values())
             growth = conn.rss.get(marks[-1], 0) - conn.rss.get(marks[1], 0)
             print(f"ratio connector ÷ bare (closed loop accepted/s): {ratio:.2f}  "
-                  f"[target ≥ 0.5: {'met' if ratio >= 0.5 else 'MISSED'}]")
+                  f"[target ≥ 0.5: {'met' if ratio >= 0.5 else 'MISSED'}]; round by round "
+                  + ", ".join(f"{c:.0f}/{b:.0f} = {c / b:.2f}" for c, b in zip(conn.rounds, bare.rounds) if b))
             print(f"connector p99 at {args.rate:g} req/s: {ms(p99)} ms  "
                   f"[target < 25 ms: {'met' if p99 < 0.025 else 'MISSED'}]; "
                   f"accepted {conn.open.accepted} of {conn.open.sent}; machine busy {conn.open.machine_busy:.0%}, "
@@ -655,6 +696,8 @@ def parse_args(argv=None):
     p.add_argument("--rate", type=float, default=200.0, help="open-loop requests per second")
     p.add_argument("--duration", type=float, default=10.0, help="open-loop seconds")
     p.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    p.add_argument("--rounds", type=int, default=6,
+                   help="the closed loop is split into this many rounds, alternating between the servers")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--tickets", type=int, default=500, help="distinct tickets the events cycle over")
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
@@ -665,7 +708,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: 1,500 requests, 100/s for 3 s")
     args = p.parse_args(argv)
     if args.quick:
-        args.requests, args.rate, args.duration, args.warmup = 1500, 100.0, 3.0, 50
+        args.requests, args.rate, args.duration, args.warmup, args.rounds = 1500, 100.0, 3.0, 50, 2
     if args.requests < args.warmup + args.rate * args.duration:
         p.error("--requests must cover the warm-up and the open loop (rate × duration)")
     return args
@@ -686,10 +729,10 @@ def main(argv=None) -> int:
             with StoreUnderTest(kind, workdir, args.pg_url) as store:
                 print(f"{kind}: {store.url}")
                 env = {**base_env, "DATABASE_URL": store.url}
-                for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
-                    spec = None if target == "connector" else "bench.bare_app:app"
-                    run = bench_server(target, spec, env, args, kind, workdir)
-                    if target == "connector":
+                targets = [(t, None if t == "connector" else "bench.bare_app:app")
+                           for t in (t.strip() for t in args.targets.split(",")) if t]
+                for run in bench_store(targets, env, args, kind, workdir):
+                    if run.target == "connector":
                         run.counts = store.counts()
                     runs.append(run)
                     print_run(run)
