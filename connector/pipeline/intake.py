@@ -1,35 +1,34 @@
 """The webhook intake's write: an event, one job per handler and the lane's wake-up,
 committed before the webhook is answered (:meth:`JobQueue.enqueue_event`).
 
-Both writers run prebuilt statements on the pool's DBAPI connection
-(:mod:`connector.store.direct`): this write happens on every request, and through a
-SQLAlchemy ``Connection`` it cost more CPU than the database's own work.
+Both writers run prebuilt statements on a DBAPI connection (:mod:`connector.store.direct`):
+this write happens on every request, and through a SQLAlchemy ``Connection`` it cost more
+CPU than the database's own work.
 
-**PostgreSQL** writes the three in ONE statement (data-modifying CTEs) on an autocommit
-connection: one round trip instead of five (BEGIN, three statements, COMMIT). A single
-statement is atomic: all three writes happen or none. A redelivered event inserts
-nothing, so the job and lane inserts, which select from its (empty) ``RETURNING``, insert
-nothing either. Concurrent webhooks are concurrent transactions; nothing is shared.
+Both commit in **groups**. The webhooks of one process that are waiting to be written
+when a write begins are written together. The first thread to arrive when nobody is
+writing writes (its group is itself and whoever queued meanwhile: no hand-off, no extra
+thread, no added wait when webhooks come one at a time); threads that arrive during a
+write queue, and the writer, once committed, hands the turn to the first of them, who
+writes all the queued ones. Every thread returns — and its webhook is answered — only
+after the transaction holding its event has committed, so "nothing acknowledged is lost"
+is unchanged; a crash before the commit loses only webhooks nobody has answered yet (the
+vendor redelivers them).
 
-**SQLite** has one writer at a time for the whole database and no data-modifying CTEs,
-so it commits in **groups**. The webhooks of one process that are waiting to be written
-when a write begins are written together: one ``BEGIN IMMEDIATE``, one multi-row
-``INSERT`` for their events, one for their jobs, one for their lanes, one ``COMMIT`` (one
-WAL sync). The first thread to arrive when nobody is writing writes (its group is itself
-and whoever queued meanwhile: no hand-off, no extra thread, no added wait when webhooks
-come one at a time); threads that arrive during a write queue, and the writer, once
-committed, hands the turn to the first of them, who writes all the queued ones. Every
-thread returns — and its webhook is answered — only after the transaction holding its
-event has committed, so "nothing acknowledged is lost" is unchanged; a crash before the
-commit loses only webhooks nobody has answered yet (the vendor redelivers them).
+**PostgreSQL**: a group is ONE statement (data-modifying CTEs; :func:`_group_statement`)
+on an autocommit connection: one round trip and one commit for the group, where one
+webhook alone used to cost five round trips (BEGIN, three statements, COMMIT). A single
+statement is atomic. A redelivered event inserts nothing, and neither do its jobs and
+lane, which select from the events' ``RETURNING``.
 
-Why groups: a write to SQLite holds the database's one write lock from ``BEGIN IMMEDIATE``
-to ``COMMIT``. Between its statements the writing thread gives up and re-takes the GIL,
-which the process's other request threads hold while they parse and verify; a webhook's
-five statements could hold the lock, and so stall every other writer, for milliseconds of
-GIL waits. A group pays the five once for all its webhooks.
+**SQLite** has one writer at a time for the whole database and no data-modifying CTEs:
+a group is one ``BEGIN IMMEDIATE``, one multi-row ``INSERT`` each for the events, the
+jobs and the lanes, and one ``COMMIT`` (one WAL sync). Between its statements the writing
+thread gives up and re-takes the GIL, which the process's other request threads hold
+while they parse and verify; one webhook's five statements could hold the write lock, and
+so stall every other writer, for milliseconds of GIL waits. A group pays them once.
 
-Across processes (gunicorn workers, the CLI) writers take turns on a lock file
+Across processes (gunicorn workers, the CLI) SQLite's writers take turns on a lock file
 (``<database>-intake-lock``, ``flock``): see :func:`_intake_lock_path`.
 
 If a group's write fails for any reason but a lost connection, its webhooks are written
@@ -106,16 +105,20 @@ def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
 # --- SQLite -------------------------------------------------------------------------
 
 class _Waiting:
-    """One webhook waiting for its group's commit."""
+    """One webhook waiting for its group's commit. Its thread sleeps on ``wake`` (a lock
+    taken when it is made), which the writer releases once: when the group holding it is
+    over (``done``), or when it is its thread's turn to write the queued group (``turn``)."""
 
-    __slots__ = ("row", "handlers", "now", "result", "error", "done", "turn")
+    __slots__ = ("row", "handlers", "now", "result", "error", "done", "turn", "wake")
 
     def __init__(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime):
         self.row, self.handlers, self.now = row, handlers, now
         self.result: EnqueueResult | None = None
         self.error: BaseException | None = None
-        self.done = False  # its group's write is over (committed, or failed with error)
-        self.turn = False  # it is its thread's turn to write the queued group
+        self.done = False
+        self.turn = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
     def outcome(self) -> EnqueueResult:
         if self.error is not None:
@@ -130,9 +133,9 @@ class _GroupCommit:
     :meth:`_commit`: every member's ``result`` set, committed, or an exception."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # guards _queued and _writing, held only briefly
         self._queued: list[_Waiting] = []
-        self._writing = False
+        self._writing = False  # a group is under way
 
     def close(self) -> None:
         """Release what the writer holds (nothing, unless a subclass says otherwise)."""
@@ -142,26 +145,39 @@ class _GroupCommit:
 
     def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
         mine = _Waiting(row, handlers, now)
-        with self._changed:
+        with self._mutex:
             self._queued.append(mine)
-            if self._writing:
-                self._changed.wait_for(lambda: mine.done or mine.turn)
-                if mine.done:
-                    return mine.outcome()
-            self._writing = True
-            group, self._queued = self._queued[:MAX_GROUP], self._queued[MAX_GROUP:]
+            writer = not self._writing
+            if writer:
+                self._writing = True
+                group = self._take()
+        if not writer:
+            mine.wake.acquire()  # until our group is over or the next one is ours to write
+            if mine.done:
+                return mine.outcome()
+            with self._mutex:
+                group = self._take()
         try:
             self._write_group(group)
         finally:
-            with self._changed:
+            with self._mutex:
                 for waiting in group:
                     waiting.done = True
-                if self._queued:
-                    self._queued[0].turn = True  # the next group is theirs to write
+                following = self._queued[0] if self._queued else None
+                if following is not None:
+                    following.turn = True  # the next group is theirs to write
                 else:
                     self._writing = False
-                self._changed.notify_all()
+            for waiting in group:
+                if waiting is not mine:
+                    waiting.wake.release()
+            if following is not None:
+                following.wake.release()
         return mine.outcome()
+
+    def _take(self) -> list[_Waiting]:
+        group, self._queued = self._queued[:MAX_GROUP], self._queued[MAX_GROUP:]
+        return group
 
     def _write_group(self, group: list[_Waiting]) -> None:
         """Set every member's result or error; never raises."""
@@ -272,7 +288,7 @@ class PostgresIntake(_GroupCommit):
             if len(self._statements) >= 256:  # shapes are few; never let them pile up
                 self._statements.clear()
             sql = self._statements[shape] = _group_statement(shape, self._quote)
-        values = {f"{name}_{i}": waiting.row[name] for i, waiting in enumerate(group) for name in EVENT_COLUMNS}
+        values = [waiting.row[name] for waiting in group for name in EVENT_COLUMNS]
         with dbapi_connection(self._engine) as conn:
             rows = conn.execute(sql, values).fetchall()
         inserted = {(source, key): (event_id, job_ids) for event_id, source, key, job_ids in rows}
@@ -288,8 +304,8 @@ _CASTS = {"source": "varchar", "dedupe_key": "varchar", "event_type": "varchar",
 
 def _group_statement(shape: tuple[tuple[str, ...], ...], quote) -> str:
     """The statement writing one group: ``shape`` is each webhook's handlers, in arrival
-    order. Parameters ``<column>_<i>`` for webhook ``i``; one row back per event inserted:
-    ``(id, source, dedupe_key, [job ids])``.
+    order. Parameters: each webhook's :data:`EVENT_COLUMNS`, one webhook after the other;
+    one row back per event inserted: ``(id, source, dedupe_key, [job ids])``.
 
     - Two deliveries of one event in the group: only the first (``DISTINCT ON``) is
       inserted, and it gets the jobs.
@@ -304,7 +320,7 @@ def _group_statement(shape: tuple[tuple[str, ...], ...], quote) -> str:
     ``VALUES`` with typed parameters, ``DISTINCT ON`` and ``unnest … WITH ORDINALITY``
     read more plainly as SQL."""
     rows = ",\n    ".join(
-        "(" + ", ".join([str(i)] + [f"CAST(%({name}_{i})s AS {_CASTS[name]})" for name in EVENT_COLUMNS]
+        "(" + ", ".join([str(i)] + [f"CAST(%s AS {_CASTS[name]})" for name in EVENT_COLUMNS]
                         + ["ARRAY[" + ", ".join(quote(h) for h in handlers) + "]::varchar[]"]) + ")"
         for i, handlers in enumerate(shape))
     columns = ", ".join(EVENT_COLUMNS)
