@@ -52,7 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 from connector.store import Store, _dialect_insert
-from connector.store.direct import DirectStatement, HeldConnection, dbapi_connection
+from connector.store.direct import DirectStatement, HeldConnection
 from connector.store.models import inbound_events, jobs, lanes
 
 log = logging.getLogger("connector.queue")
@@ -132,13 +132,15 @@ class _GroupCommit:
     together by the next writer (see the module's docstring). Subclasses write a group in
     :meth:`_commit`: every member's ``result`` set, committed, or an exception."""
 
-    def __init__(self) -> None:
+    def __init__(self, connection: HeldConnection) -> None:
         self._mutex = threading.Lock()  # guards _queued and _writing, held only briefly
         self._queued: list[_Waiting] = []
         self._writing = False  # a group is under way
+        # Only the thread whose turn it is writes, so one connection serves them all.
+        self._connection = connection
 
     def close(self) -> None:
-        """Release what the writer holds (nothing, unless a subclass says otherwise)."""
+        self._connection.close()
 
     def _commit(self, group: list[_Waiting]) -> None:
         raise NotImplementedError
@@ -200,15 +202,10 @@ class _GroupCommit:
 
 class SQLiteIntake(_GroupCommit):
     def __init__(self, store: Store):
-        super().__init__()
+        super().__init__(store.held_connection())
         self._engine = store.engine
         self._lock_path = _intake_lock_path(store)
         self._statements: dict[tuple[str, int], DirectStatement] = {}
-        # Only the thread whose turn it is writes, so one connection serves them all.
-        self._connection = HeldConnection(store.engine)
-
-    def close(self) -> None:
-        self._connection.close()
 
     def _commit(self, group: list[_Waiting]) -> None:
         with self._turn(), self._connection.use() as conn:
@@ -276,9 +273,8 @@ class PostgresIntake(_GroupCommit):
     events, their jobs and their lanes' wake-ups, atomic as a whole."""
 
     def __init__(self, store: Store):
-        super().__init__()
-        self._engine = store.autocommit_engine
-        self._quote = String().literal_processor(self._engine.dialect)
+        super().__init__(store.held_connection(autocommit=True))
+        self._quote = String().literal_processor(store.engine.dialect)
         self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
 
     def _commit(self, group: list[_Waiting]) -> None:
@@ -289,7 +285,7 @@ class PostgresIntake(_GroupCommit):
                 self._statements.clear()
             sql = self._statements[shape] = _group_statement(shape, self._quote)
         values = [waiting.row[name] for waiting in group for name in EVENT_COLUMNS]
-        with dbapi_connection(self._engine) as conn:
+        with self._connection.use() as conn:
             rows = conn.execute(sql, values).fetchall()
         inserted = {(source, key): (event_id, job_ids) for event_id, source, key, job_ids in rows}
         for waiting in group:  # the first delivery of an event in the group is the one inserted

@@ -12,12 +12,15 @@ import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from connector.store import models
+
+if TYPE_CHECKING:
+    from connector.store.direct import HeldConnection
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -34,9 +37,8 @@ def normalise_url(url: str) -> str:
 class Store:
     def __init__(self, url: str, *, pool_size: int = 5):
         self.url = normalise_url(url)
-        self._pool_size = pool_size
         self.engine: Engine = _make_engine(self.url, pool_size)
-        self._autocommit_engine: Engine | None = None
+        self._held: "weakref.WeakSet[HeldConnection]" = weakref.WeakSet()
 
     @property
     def dialect(self) -> str:
@@ -50,18 +52,6 @@ class Store:
     def begin(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
-
-    @property
-    def autocommit_engine(self) -> Engine:
-        """PostgreSQL: a second pool whose connections commit every statement on their own
-        (set once, when each connection is opened), for a write that is one statement: one
-        round trip instead of BEGIN, statement, COMMIT, and no switching of the connection's
-        mode on every use. Opened on first use; only the webhook intake uses it."""
-        if self._autocommit_engine is None:
-            if not self.is_postgres:
-                raise RuntimeError("autocommit_engine is for PostgreSQL; SQLite writes begin their own transactions")
-            self._autocommit_engine = _make_engine(self.url, self._pool_size, autocommit=True)
-        return self._autocommit_engine
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -88,10 +78,19 @@ class Store:
             heads = MigrationContext.configure(conn).get_current_heads()
         return ",".join(sorted(heads)) or None
 
+    def held_connection(self, *, autocommit: bool = False) -> "HeldConnection":
+        """A connection of its own for a writer that is one thread at a time (the
+        webhook intake), closed when the store is disposed (:mod:`connector.store.direct`)."""
+        from connector.store.direct import HeldConnection
+
+        held = HeldConnection(self.engine, autocommit=autocommit)
+        self._held.add(held)
+        return held
+
     def dispose(self) -> None:
+        for held in list(self._held):
+            held.close()
         self.engine.dispose()
-        if self._autocommit_engine is not None:
-            self._autocommit_engine.dispose()
 
     def insert_ignoring_conflict(self, conn: Connection, table, values: dict, conflict: list[str]):
         """INSERT … ON CONFLICT DO NOTHING on either back-end; returns the new row's
@@ -121,7 +120,7 @@ IDLE_PING_SECONDS = 10.0
 """A pooled connection that sat unused this long is pinged before it is handed out."""
 
 
-def _make_engine(url: str, pool_size: int, *, autocommit: bool = False) -> Engine:
+def _make_engine(url: str, pool_size: int) -> Engine:
     """One pooled engine per process, on either back-end.
 
     Connections are kept open and reused (SQLite too: a new SQLite connection and its
@@ -158,10 +157,6 @@ def _make_engine(url: str, pool_size: int, *, autocommit: bool = False) -> Engin
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif autocommit:
-        # No transaction is ever open on these connections, so nothing to reset on return.
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT",
-                               pool_reset_on_return=None)
     else:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
     _ping_when_idle(engine, IDLE_PING_SECONDS)

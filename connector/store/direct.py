@@ -12,20 +12,20 @@ driver's ``execute``.
 
 What a ``Connection`` gave us besides, and how it is kept here:
 
-- **The pool**: connections come from ``engine.raw_connection()``, so the pool's
-  checkout hooks (the ping of a connection idle for long, fork safety) run as for any
-  other connection, and the connection goes back to the pool, reset, afterwards.
+- **Opening connections**: through the pool (``engine.raw_connection()``), so the engine's
+  connect hooks run; :class:`HeldConnection` keeps it, pings it when it has been idle
+  for long, and opens its own in a forked child.
 - **Lost connections**: a driver error is raised as SQLAlchemy's ``DBAPIError`` with
   ``connection_invalidated`` set when the dialect recognises a dropped connection (its own
-  ``is_disconnect``), exactly as a ``Connection`` raises it. That connection is discarded,
-  and so is every other connection pooled at that moment (the database restarted: they are
-  dead too), as SQLAlchemy does.
+  ``is_disconnect``), exactly as a ``Connection`` raises it, and the connection is
+  replaced.
 
 Nothing else in the store uses this; it is for writes that run on every request.
 """
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
@@ -66,53 +66,34 @@ class DirectStatement:
         return tuple(merged[name] for name in self._positions)
 
 
-@contextmanager
-def dbapi_connection(engine: Engine) -> Iterator[Any]:
-    """The driver's own connection, checked out of ``engine``'s pool for the block. A
-    transaction the block leaves open (it raised) is rolled back by the pool's reset when
-    the connection goes back (PostgreSQL's autocommit pool never has one open)."""
-    fairy = engine.raw_connection()
-    dbapi = engine.dialect.loaded_dbapi
-    try:
-        yield fairy.driver_connection
-    except dbapi.Error as error:
-        lost = engine.dialect.is_disconnect(error, fairy.dbapi_connection, None)
-        if lost:
-            fairy.invalidate(error)
-            # The database went away under this connection, so every connection pooled
-            # now is dead too: start a fresh pool (connections checked out elsewhere are
-            # closed when they come back).
-            engine.dispose()
-        raise _as_sqlalchemy_error(engine, error, lost) from error
-    finally:
-        fairy.close()
-
-
 class HeldConnection:
     """A connection taken out of ``engine``'s pool for good, for a writer that is never
-    more than one thread at a time (SQLite's group-commit writer): no checkout and return
-    around every write.
+    more than one thread at a time (the intake's group writer): no checkout and return
+    around every write, and on PostgreSQL no switching of the connection's mode.
 
-    It is opened through the pool, so the engine's connect hooks (SQLite's PRAGMAs) have
-    run on it, then detached from the pool. A forked child opens its own and leaves the
-    parent's alone. A block that raises has its transaction rolled back; a lost
-    connection (or one that cannot roll back) is dropped, and the next use opens a new
-    one. Driver errors are raised as SQLAlchemy's, as :func:`dbapi_connection` raises them.
+    - It is opened through the pool, so the engine's connect hooks (SQLite's PRAGMAs) have
+      run on it, then detached from the pool. ``autocommit`` (PostgreSQL): every statement
+      commits on its own, set once when the connection is opened.
+    - Used again after more than ``IDLE_PING_SECONDS`` idle, it is pinged first and
+      replaced if dead (as the pool does with its connections: idle connections are the
+      ones a restart or a proxy has killed).
+    - A forked child opens its own and leaves the parent's alone.
+    - A block that raises has its transaction rolled back. A lost connection (or one
+      that cannot roll back) is dropped; the next use opens a new one. Driver errors are
+      raised as SQLAlchemy's ``DBAPIError``, with ``connection_invalidated`` set for a lost
+      connection, as a SQLAlchemy ``Connection`` raises them.
     """
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, autocommit: bool = False):
         self._engine = engine
-        self._conn: Any = None  # the DBAPI connection (SQLite: the driver's own)
+        self._autocommit = autocommit
+        self._conn: Any = None  # the DBAPI connection
         self._pid = 0
+        self._last_used = 0.0
 
     @contextmanager
     def use(self) -> Iterator[Any]:
-        if self._conn is None or self._pid != os.getpid():
-            fairy = self._engine.raw_connection()
-            conn = fairy.dbapi_connection
-            fairy.detach()
-            self._conn, self._pid = conn, os.getpid()
-        conn = self._conn
+        conn = self._connection()
         dbapi = self._engine.dialect.loaded_dbapi
         try:
             yield conn
@@ -128,11 +109,37 @@ class HeldConnection:
             if isinstance(error, dbapi.Error):
                 raise _as_sqlalchemy_error(self._engine, error, lost) from error
             raise
+        finally:
+            self._last_used = time.monotonic()
 
     def close(self) -> None:
+        """Close the connection (in the process that opened it; a forked child only
+        forgets the one it inherited)."""
         if self._pid == os.getpid():
             self._drop()
         self._conn = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _connection(self) -> Any:
+        from connector import store
+
+        if self._conn is not None and self._pid == os.getpid():
+            if time.monotonic() - self._last_used <= store.IDLE_PING_SECONDS:
+                return self._conn
+            try:
+                self._engine.dialect.do_ping(self._conn)
+                return self._conn
+            except Exception:  # noqa: BLE001 - dead: open a fresh one below
+                self._drop()
+        fairy = self._engine.raw_connection()
+        conn = fairy.dbapi_connection
+        fairy.detach()
+        if self._autocommit:
+            conn.autocommit = True
+        self._conn, self._pid = conn, os.getpid()
+        return conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -129,7 +129,7 @@ class _Driver:
         self.failures: list[str] = []
         self._fail_on, self._times, self._message = fail_on, times, message
         self._error = store.engine.dialect.loaded_dbapi.OperationalError
-        engine = _intake_engine(store)
+        engine = store.engine
         real_raw = engine.raw_connection
         real_is_disconnect = engine.dialect.is_disconnect
         monkeypatch.setattr(engine, "raw_connection", lambda: _Fairy(real_raw(), self))
@@ -171,9 +171,9 @@ class _Fairy:
         return getattr(self._fairy, name)
 
 
-def _intake_engine(store: Store):
-    """The engine whose pool the webhook intake takes its connections from."""
-    return store.autocommit_engine if store.is_postgres else store.engine
+def _held(queue: JobQueue):
+    """The connection the queue's intake holds (None before its first write)."""
+    return queue._intake._connection._conn
 
 
 def _mid_enqueue(store: Store) -> str:
@@ -197,25 +197,20 @@ def test_postgres_enqueues_in_one_statement_and_sqlite_in_one_transaction(queue,
 
 
 def test_the_intake_leaves_the_stores_transactions_alone(queue, store):
-    """PostgreSQL's intake runs its one statement on a pool of its own whose connections
-    commit every statement; the store's own transactions still roll back as a whole."""
+    """The intake writes on a connection of its own, taken out of the pool (on PostgreSQL
+    one whose statements commit on their own); the store's transactions still roll back
+    as a whole."""
     queue.enqueue_event(_event(7, 1), ["h"], "corr")
     with pytest.raises(RuntimeError):
         with store.begin() as conn:
             conn.execute(text("DELETE FROM jobs"))
+            assert conn.connection.dbapi_connection is not _held(queue)
             raise RuntimeError("roll back")
     assert _counts(store) == (1, 1, 1)  # the delete was rolled back
     if store.is_postgres:
-        assert store.autocommit_engine is not store.engine
-        intake, other = store.autocommit_engine.raw_connection(), store.engine.raw_connection()
-        try:
-            assert intake.driver_connection.autocommit and not other.driver_connection.autocommit
-        finally:
-            intake.close()
-            other.close()
-    else:
-        with pytest.raises(RuntimeError, match="PostgreSQL"):
-            store.autocommit_engine
+        assert _held(queue).autocommit
+        with store.connect() as conn:
+            assert not conn.connection.dbapi_connection.autocommit
 
 
 def test_a_connection_lost_mid_enqueue_is_retried_once_on_a_fresh_connection(queue, store, caplog, monkeypatch):
@@ -252,32 +247,23 @@ def test_a_store_error_that_is_not_a_lost_connection_is_raised_at_once(queue, st
     assert not queue.enqueue_event(_event(7, 2), ["h"], "corr").duplicate
 
 
-@ONLY_POSTGRES  # SQLite's intake holds one connection: nothing is checked out, nothing pinged
-def test_busy_connections_are_not_pinged_idle_ones_are(database_url, monkeypatch):
+def test_the_intakes_connection_is_pinged_only_after_it_sat_idle(database_url, monkeypatch):
     pings = []
-
-    def _count_pings(store: Store) -> None:
-        dialect = _intake_engine(store).dialect
-        real = dialect.do_ping
-        monkeypatch.setattr(dialect, "do_ping", lambda c: pings.append(1) or real(c))
-
-    busy = Store(database_url)
-    busy.migrate()
-    _count_pings(busy)
-    queue = JobQueue(busy)
-    for n in range(5):
-        queue.enqueue_event(_event(7, n), ["h"], "corr")
-    busy.dispose()
-    assert pings == []
-
-    monkeypatch.setattr(connector.store, "IDLE_PING_SECONDS", 0.0)  # every reuse counts as idle
-    idle = Store(database_url)
-    _count_pings(idle)
-    queue = JobQueue(idle)
-    for n in range(5, 8):
-        queue.enqueue_event(_event(7, n), ["h"], "corr")
-    idle.dispose()
-    assert len(pings) >= 2  # each checkout after the first
+    store = Store(database_url)
+    store.migrate()
+    real = store.engine.dialect.do_ping
+    monkeypatch.setattr(store.engine.dialect, "do_ping", lambda c: pings.append(1) or real(c))
+    queue = JobQueue(store)
+    try:
+        for n in range(5):
+            queue.enqueue_event(_event(7, n), ["h"], "corr")
+        assert pings == []  # busy: used again at once
+        monkeypatch.setattr(connector.store, "IDLE_PING_SECONDS", 0.0)  # every reuse counts as idle
+        for n in range(5, 8):
+            queue.enqueue_event(_event(7, n), ["h"], "corr")
+        assert len(pings) == 3
+    finally:
+        store.dispose()
 
 
 @ONLY_POSTGRES  # SQLite connections cannot be killed from outside
@@ -288,7 +274,7 @@ def test_postgres_a_killed_idle_connection_is_replaced_before_use(database_url, 
     queue = JobQueue(store)
     try:
         queue.enqueue_event(_event(7, 1), ["h"], "corr")
-        _terminate_pooled_backends(store)
+        _terminate_pooled_backends(store, queue)
         with caplog.at_level(logging.WARNING, logger="connector.queue"):
             assert not queue.enqueue_event(_event(7, 2), ["h"], "corr").duplicate
         assert "store connection lost" not in caplog.text  # the ping found it, no retry needed
@@ -300,48 +286,27 @@ def test_postgres_a_killed_idle_connection_is_replaced_before_use(database_url, 
 @ONLY_POSTGRES
 def test_postgres_a_connection_killed_while_busy_costs_one_retry(database_url, store, queue, caplog):
     queue.enqueue_event(_event(7, 1), ["h"], "corr")
-    _terminate_pooled_backends(store)
+    _terminate_pooled_backends(store, queue)
     with caplog.at_level(logging.WARNING, logger="connector.queue"):
         assert not queue.enqueue_event(_event(7, 2), ["h"], "corr").duplicate
     assert "store connection lost" in caplog.text
     assert _counts(store)[:2] == (2, 2)
 
 
-@ONLY_POSTGRES
-def test_postgres_after_a_restart_one_retry_is_enough_however_many_connections_are_pooled(
-        database_url, store, queue, caplog):
-    """The database restarted: every pooled connection is dead, not only the one in use.
-    The lost connection's pool is dropped, so the retry opens a fresh connection instead
-    of taking the next dead one."""
-    _terminate_pooled_backends(store, pooled=2)
-    with caplog.at_level(logging.WARNING, logger="connector.queue"):
-        assert not queue.enqueue_event(_event(7, 1), ["h"], "corr").duplicate
-    assert caplog.text.count("store connection lost") == 1
-    assert _counts(store)[:2] == (1, 1)
-
-
-def _terminate_pooled_backends(store: Store, pooled: int = 1) -> None:
-    """Kill the server side of every connection in the pool (``pooled`` of them)."""
-    engine = _intake_engine(store)
-    fairies = [engine.raw_connection() for _ in range(pooled)]
-    pids = [fairy.driver_connection.info.backend_pid for fairy in fairies]
-    for fairy in fairies:
-        fairy.close()
-    assert engine.pool.checkedin() == pooled  # the connections the calls reuse
+def _terminate_pooled_backends(store: Store, queue: JobQueue) -> None:
+    """Kill the server side of the intake's connection."""
+    pid = _held(queue).info.backend_pid
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            for pid in pids:
-                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
     finally:
         admin.dispose()
 
 
 def _intake_connections(store: Store, queue: JobQueue) -> list:
-    """The connections the intake would use next: PostgreSQL's pooled ones, SQLite's held one."""
-    if store.is_postgres:
-        return list(_intake_engine(store).pool._pool.queue)  # the pooled connection records
-    return [queue._intake._connection._conn] if queue._intake._connection._conn is not None else []
+    """The connection the intake would use next, if it holds one."""
+    return [_held(queue)] if _held(queue) is not None else []
 
 
 def test_a_forked_child_leaves_the_parents_connections_alone(store, queue):
