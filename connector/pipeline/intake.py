@@ -52,7 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 from connector.store import Store, _dialect_insert
-from connector.store.direct import DirectStatement, HeldConnection
+from connector.store.direct import RowsStatement, HeldConnection
 from connector.store.models import inbound_events, jobs, lanes
 
 log = logging.getLogger("connector.queue")
@@ -205,15 +205,14 @@ class SQLiteIntake(_GroupCommit):
         super().__init__(store.held_connection())
         self._engine = store.engine
         self._lock_path = _intake_lock_path(store)
-        self._statements: dict[tuple[str, int], DirectStatement] = {}
+        self._statements: dict[tuple[str, int], RowsStatement] = {}
 
     def _commit(self, group: list[_Waiting]) -> None:
         with self._turn(), self._connection.use() as conn:
             cursor = conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             insert_events = self._statement("events", len(group))
-            cursor.execute(insert_events.sql, insert_events.parameters(
-                {f"{name}_{i}": waiting.row[name] for i, waiting in enumerate(group) for name in EVENT_COLUMNS}))
+            cursor.execute(insert_events.sql, insert_events.parameters([waiting.row for waiting in group]))
             inserted = {(source, key): event_id for event_id, source, key in cursor.fetchall()}
             # A redelivery inserted nothing. Two deliveries of one event in this group: the
             # first one's row was inserted (rows go in in order); pop() makes the second a
@@ -223,26 +222,24 @@ class SQLiteIntake(_GroupCommit):
                         for handler in w.handlers]
             job_ids: dict[tuple[int, str], int] = {}
             if job_rows:
-                values: dict[str, Any] = {}
                 woken: dict[str, datetime] = {}  # lane -> the earliest wake-up of this group
-                for i, (w, event_id, handler) in enumerate(job_rows):
-                    values.update({f"lane_{i}": w.row["subject_key"], f"handler_{i}": handler,
-                                   f"event_id_{i}": event_id, f"correlation_id_{i}": w.row["correlation_id"],
-                                   f"run_after_{i}": w.now, f"created_at_{i}": w.now})
+                for w, _, _ in job_rows:
                     woken.setdefault(w.row["subject_key"], w.now)
                 insert_jobs = self._statement("jobs", len(job_rows))
-                cursor.execute(insert_jobs.sql, insert_jobs.parameters(values))
+                cursor.execute(insert_jobs.sql, insert_jobs.parameters([
+                    {"lane": w.row["subject_key"], "handler": handler, "event_id": event_id,
+                     "correlation_id": w.row["correlation_id"], "run_after": w.now, "created_at": w.now}
+                    for w, event_id, handler in job_rows]))
                 job_ids = {(event_id, handler): job_id for job_id, event_id, handler in cursor.fetchall()}
                 wake_lanes = self._statement("lanes", len(woken))
                 cursor.execute(wake_lanes.sql, wake_lanes.parameters(
-                    {name: value for i, (lane, at) in enumerate(woken.items())
-                     for name, value in ((f"key_{i}", lane), (f"next_run_at_{i}", at))}))
+                    [{"key": lane, "next_run_at": at} for lane, at in woken.items()]))
             cursor.execute("COMMIT")
         for waiting, event_id in zip(group, event_ids):
             waiting.result = DUPLICATE if event_id is None else EnqueueResult(
                 event_id, tuple(job_ids[(event_id, handler)] for handler in waiting.handlers))
 
-    def _statement(self, kind: str, rows: int) -> DirectStatement:
+    def _statement(self, kind: str, rows: int) -> RowsStatement:
         """The multi-row statement of ``kind`` for ``rows`` rows, compiled on first use;
         bind parameters are the column names suffixed ``_0``, ``_1``, …"""
         statement = self._statements.get((kind, rows))
@@ -259,7 +256,7 @@ class SQLiteIntake(_GroupCommit):
             else:
                 built = wake_lane_statement("sqlite", [binds(lanes, ("key", "next_run_at"), f"_{i}")
                                                        for i in range(rows)])
-            statement = self._statements[(kind, rows)] = DirectStatement(built, self._engine)
+            statement = self._statements[(kind, rows)] = RowsStatement(built, self._engine)
         return statement
 
     def _turn(self) -> ContextManager[None]:

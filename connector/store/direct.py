@@ -1,14 +1,15 @@
-"""Prebuilt statements run straight on the pool's DBAPI connection: the webhook hot path.
+"""Prebuilt statements run straight on a DBAPI connection the writer holds: the webhook
+hot path.
 
 Every webhook is one write of the same few statements. Through a SQLAlchemy
 ``Connection`` each execution builds an execution context, looks the compiled statement
 up in the cache, runs the parameters through the type system and fires the engine's
 events: on a two-core machine that cost more CPU than the database's own work (see
-docs/performance.md, "Intake on the DBAPI connection"). Here SQLAlchemy still does what
-it is good at — building the statement from the table definitions, compiling it for the
-dialect, and the types' bind processors (so a datetime is stored exactly as the rest of
-the code reads it back) — but once per process; each call is then a dict merge and the
-driver's ``execute``.
+docs/performance.md, "Intake in groups, on a held DBAPI connection"). Here SQLAlchemy
+still does what it is good at — building the statement from the table definitions,
+compiling it for the dialect, and the types' bind processors (so a datetime is stored
+exactly as the rest of the code reads it back) — but once per process
+(:class:`RowsStatement`); each call is then a tuple and the driver's ``execute``.
 
 What a ``Connection`` gave us besides, and how it is kept here:
 
@@ -27,43 +28,35 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 
-class DirectStatement:
-    """A statement compiled once for one dialect; :meth:`parameters` turns a dict of
-    values into what the driver's ``execute`` takes (a tuple for SQLite's ``?``, a dict
-    for psycopg's ``%(name)s``), each value through its column type's bind processor.
-
-    Bind parameters with a value in the statement (``literal('pending')``) are filled in
-    from the statement; every other one must be given. A missing one is a ``KeyError``
-    naming it: a programming error, caught by the first test that runs the statement."""
+class RowsStatement:
+    """A multi-row statement compiled once for a dialect with positional parameters
+    (SQLite's ``?``) whose bind parameters are all named ``<key>_<row>`` (``source_0``,
+    ``source_1``, …). :meth:`parameters` takes one mapping per row and returns the
+    driver's tuple, each value through its column type's bind processor (so a datetime is
+    stored exactly as SQLAlchemy stores it). A missing key is a ``KeyError`` naming it: a
+    programming error, caught by the first test that runs the statement."""
 
     def __init__(self, statement: Executable, engine: Engine):
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
+        if not compiled.positional or any(not bind.required for bind in compiled.binds.values()):
+            raise ValueError("RowsStatement needs positional parameters, every one given per row")
         self.sql: str = str(compiled)
-        self._positions: tuple[str, ...] | None = tuple(compiled.positiontup) if compiled.positional else None
-        self._constants: dict[str, Any] = {}
-        self._processors: list[tuple[str, Callable[[Any], Any]]] = []
-        for name, bind in compiled.binds.items():
-            if not bind.required:
-                self._constants[name] = bind.value
-            processor = bind.type.bind_processor(dialect)
-            if processor is not None:
-                self._processors.append((name, processor))
+        self._plan: list[tuple[int, str, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup:
+            key, _, row = name.rpartition("_")
+            self._plan.append((int(row), key, compiled.binds[name].type.bind_processor(dialect)))
 
-    def parameters(self, values: Mapping[str, Any]) -> tuple | dict[str, Any]:
-        merged = {**self._constants, **values} if self._constants else dict(values)
-        for name, processor in self._processors:
-            merged[name] = processor(merged[name])
-        if self._positions is None:
-            return merged
-        return tuple(merged[name] for name in self._positions)
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> tuple:
+        return tuple(processor(rows[row][key]) if processor else rows[row][key]
+                     for row, key, processor in self._plan)
 
 
 class HeldConnection:
