@@ -102,7 +102,7 @@ def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
     return PostgresIntake(store) if store.is_postgres else SQLiteIntake(store)
 
 
-# --- SQLite -------------------------------------------------------------------------
+# --- groups -------------------------------------------------------------------------
 
 class _Waiting:
     """One webhook waiting for its group's commit. Its thread sleeps on ``wake`` (a lock
@@ -199,6 +199,8 @@ class _GroupCommit:
                 except BaseException as alone:  # noqa: BLE001 - handed to its thread
                     waiting.error = alone
 
+
+# --- SQLite -------------------------------------------------------------------------
 
 class SQLiteIntake(_GroupCommit):
     def __init__(self, store: Store):

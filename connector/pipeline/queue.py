@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -108,6 +109,7 @@ class JobQueue:
         self.clock = clock
         self.rng = rng or random.Random()
         self._intake_writer: PostgresIntake | SQLiteIntake | None = None
+        self._intake_lock = threading.Lock()
 
     # -- producing -----------------------------------------------------------------
 
@@ -184,8 +186,12 @@ class JobQueue:
 
     @property
     def _intake(self) -> "PostgresIntake | SQLiteIntake":
+        # One per queue, so that the process's webhooks meet in one group writer; made
+        # on first use (workers never need it) under a lock (web threads race to it).
         if self._intake_writer is None:
-            self._intake_writer = make_intake(self.store)
+            with self._intake_lock:
+                if self._intake_writer is None:
+                    self._intake_writer = make_intake(self.store)
         return self._intake_writer
 
     def _insert_job(self, conn, lane, handler, correlation_id, now, *, event_id=None,

@@ -113,7 +113,10 @@ class HeldConnection:
         self._conn = None
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit modules may be gone
+            pass
 
     def _connection(self) -> Any:
         from connector import store
