@@ -42,6 +42,7 @@ import fcntl
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,10 +128,10 @@ class _Waiting:
         return self.result
 
 
-class _GroupCommit:
+class _GroupCommit(ABC):
     """The webhooks of one process that queue while a write is under way are written
-    together by the next writer (see the module's docstring). Subclasses write a group in
-    :meth:`_commit`: every member's ``result`` set, committed, or an exception."""
+    together by the next writer (see the module's docstring). Each store's subclass
+    writes a group in :meth:`_commit`."""
 
     def __init__(self, connection: HeldConnection) -> None:
         self._mutex = threading.Lock()  # guards _queued and _writing, held only briefly
@@ -142,8 +143,10 @@ class _GroupCommit:
     def close(self) -> None:
         self._connection.close()
 
+    @abstractmethod
     def _commit(self, group: list[_Waiting]) -> None:
-        raise NotImplementedError
+        """Write ``group`` in one transaction on ``self._connection`` and, once it has
+        committed, set every member's ``result``; raise if it did not commit."""
 
     def write(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime) -> EnqueueResult:
         mine = _Waiting(row, handlers, now)
@@ -292,6 +295,9 @@ class PostgresIntake(_GroupCommit):
             waiting.result = DUPLICATE if event_id is None else EnqueueResult(event_id, tuple(job_ids or ()))
 
 
+# Types without lengths on purpose: an explicit cast to varchar(n) silently cuts a longer
+# value to n characters, where the column itself refuses it (and the webhook gets a 500
+# and is redelivered rather than stored cut short).
 _CASTS = {"source": "varchar", "dedupe_key": "varchar", "event_type": "varchar", "subject_key": "varchar",
           "ticket_id": "bigint", "occurred_at": "timestamptz", "received_at": "timestamptz",
           "correlation_id": "varchar", "event": "text"}
