@@ -99,7 +99,7 @@ def serve(workers: int):
 @main.command()
 @click.option("--processes", default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
               show_default="$WEB_CONCURRENCY or 2", help="gunicorn worker processes.")
-@click.option("--threads", default=4, show_default=True, help="Threads per process.")
+@click.option("--threads", default=8, show_default=True, help="Threads per process.")
 def web(processes: int, threads: int):
     """The web half under gunicorn on 0.0.0.0:$PORT (production; run migrations first)."""
     from gunicorn.app.base import BaseApplication

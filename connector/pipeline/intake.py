@@ -63,8 +63,8 @@ EVENT_COLUMNS = ("source", "dedupe_key", "event_type", "subject_key", "ticket_id
 _JOB_COLUMNS = ("lane", "handler", "event_id", "correlation_id", "run_after", "created_at")
 
 MAX_GROUP = 64
-"""The most webhooks SQLite commits in one transaction (2 workers × 4 threads queue at
-most 4 per process; the cap only bounds the statements' size)."""
+"""The most webhooks one group writes. A web process's 8 request threads (the Procfile's
+``--threads 8``) queue at most 8; the cap only bounds the statements' size."""
 
 
 @dataclass(frozen=True)
