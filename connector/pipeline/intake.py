@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Iterator
 
-from sqlalchemy import String, bindparam, func, literal_column
+from sqlalchemy import String, bindparam, literal_column
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
@@ -90,12 +90,18 @@ def binds(table, names: Iterable[str], suffix: str = "") -> dict[str, Any]:
 
 
 def wake_lane_statement(dialect: str, values: dict[str, Any] | list[dict[str, Any]]) -> Executable:
-    """Upsert the lane row(s), keeping an earlier ``next_run_at``: a new job never
-    overtakes the lane's head."""
+    """Upsert the lane row(s): a lane that is already due (``next_run_at`` set) keeps its
+    time, so a new job never overtakes the lane's head; only an idle lane (``NULL``) is
+    updated. An awake lane is left as it is rather than rewritten with its own value: under
+    a burst most webhooks find their lane awake, and on PostgreSQL each rewrite would be a
+    new row version. The row is locked either way (PostgreSQL locks a conflicting row
+    even when the ``WHERE`` skips the update), so a worker finishing the lane's last job
+    and this wake-up still take turns on it."""
     lane = _dialect_insert(dialect, lanes).values(values)
     return lane.on_conflict_do_update(
         index_elements=["key"],
-        set_={"next_run_at": func.coalesce(lanes.c.next_run_at, lane.excluded.next_run_at)},
+        set_={"next_run_at": lane.excluded.next_run_at},
+        where=lanes.c.next_run_at.is_(None),
     )
 
 
@@ -347,7 +353,7 @@ woken_lanes AS (
     FROM firsts f JOIN new_events e USING (source, dedupe_key)
     WHERE cardinality(f.handlers) > 0
     ORDER BY f.subject_key, f.ord
-    ON CONFLICT (key) DO UPDATE SET next_run_at = coalesce(lanes.next_run_at, excluded.next_run_at))
+    ON CONFLICT (key) DO UPDATE SET next_run_at = excluded.next_run_at WHERE lanes.next_run_at IS NULL)
 SELECT e.id, e.source, e.dedupe_key, (SELECT array_agg(j.id ORDER BY j.id) FROM new_jobs j WHERE j.event_id = e.id)
 FROM new_events e"""
 

@@ -423,6 +423,34 @@ def _deliver_behind_a_writer(store: Store, queue: JobQueue, monkeypatch, first, 
     return driver, answers
 
 
+def test_a_lane_gone_idle_is_woken_by_the_next_job_from_either_producer(queue, store, clock):
+    """A lane whose last job finished has no ``next_run_at``; the next webhook (the intake's
+    statement) or the next scheduled job (``enqueue``) sets it to its own time, and
+    a lane already due keeps the time it had."""
+    queue.enqueue_event(_event(7, 1), ["a"], "corr-1")
+    job = queue.claim("w1")
+    queue.complete(job, "w1")
+
+    def lane_time():
+        with store.connect() as conn:
+            return conn.execute(select(lanes.c.next_run_at)).scalar_one()
+
+    assert lane_time() is None  # idle: nothing left to run
+    clock.advance(60)
+    webhook_at = clock.now
+    queue.enqueue_event(_event(7, 2), ["a"], "corr-2")
+    assert lane_time() == webhook_at
+    queue.complete(queue.claim("w1"), "w1")
+    assert lane_time() is None
+    clock.advance(60)
+    scheduled_at = clock.now
+    queue.enqueue("zendesk:ticket:7", "a", {"n": 3}, "corr-3")
+    assert lane_time() == scheduled_at
+    clock.advance(60)
+    queue.enqueue_event(_event(7, 4), ["a"], "corr-4")
+    assert lane_time() == scheduled_at  # already due: the head's time stays
+
+
 def test_the_webhooks_that_queue_during_a_write_are_written_together(store, queue, monkeypatch):
     """Group commit: four webhooks that arrive while another is being written are written
     together, in one transaction, in the order they arrived; a second delivery of an
