@@ -118,13 +118,12 @@ class JobQueue:
         event: InboundEvent,
         handlers: Iterable[str],
         correlation_id: str,
-        stored_event: dict[str, Any] | None = None,
     ) -> EnqueueResult:
         """Store an inbound event and one job per handler, atomically.
 
         A redelivered event (same source and dedupe key) stores nothing and returns
-        ``EnqueueResult(None, ())``. ``stored_event`` is what is kept of the event; it
-        defaults to ``event.to_json()``, whose ``data`` the event masked when it was made.
+        ``EnqueueResult(None, ())``. What is kept of the event is ``event.to_json()``, whose
+        ``data`` the event masked when it was made.
 
         A connection found dead mid-transaction (the database restarted) is retried
         once on a fresh one. That is safe even if the lost transaction did commit: the
@@ -142,7 +141,7 @@ class JobQueue:
             "occurred_at": event.occurred_at,
             "received_at": now,
             "correlation_id": correlation_id,
-            "event": json.dumps(stored_event or event.to_json(), sort_keys=True),
+            "event": json.dumps(event.to_json(), sort_keys=True),
         }
         try:
             return self._intake.write(row, handlers, now)
