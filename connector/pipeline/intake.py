@@ -134,6 +134,25 @@ class _Waiting:
         return self.result
 
 
+def _firsts(group: list[_Waiting]) -> list[_Waiting]:
+    """The members of ``group`` to write, in arrival order: a later delivery of an event
+    already in the group is left out, and answered as a duplicate once the first is
+    written (see :func:`_settle`)."""
+    firsts: dict[tuple[str, str], _Waiting] = {}
+    for waiting in group:
+        firsts.setdefault((waiting.row["source"], waiting.row["dedupe_key"]), waiting)
+    return list(firsts.values()) if len(firsts) < len(group) else group
+
+
+def _settle(group: list[_Waiting], results: dict[tuple[str, str], EnqueueResult]) -> None:
+    """Give each member of a committed group its result: ``results`` holds the events the
+    group inserted, by (source, dedupe key); a member whose event is not there (stored
+    before, or delivered earlier in this group) is a duplicate."""
+    for waiting in group:
+        key = (waiting.row["source"], waiting.row["dedupe_key"])
+        waiting.result = results.pop(key, DUPLICATE)
+
+
 class _GroupCommit(ABC):
     """The webhooks of one process that queue while a write is under way are written
     together by the next writer (see the module's docstring). Each store's subclass
@@ -219,18 +238,19 @@ class SQLiteIntake(_GroupCommit):
         self._statements: dict[tuple[str, int], RowsStatement] = {}
 
     def _commit(self, group: list[_Waiting]) -> None:
+        writing = _firsts(group)
         with self._turn(), self._connection.use() as conn:
             cursor = conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
-            insert_events = self._statement("events", len(group))
-            cursor.execute(insert_events.sql, insert_events.parameters([waiting.row for waiting in group]))
+            insert_events = self._statement("events", len(writing))
+            cursor.execute(insert_events.sql, insert_events.parameters([w.row for w in writing]))
             inserted = {(source, key): event_id for event_id, source, key in cursor.fetchall()}
-            # A redelivery inserted nothing. Two deliveries of one event in this group: the
-            # first one's row was inserted (rows go in in order); pop() makes the second a
-            # duplicate.
-            event_ids = [inserted.pop((w.row["source"], w.row["dedupe_key"]), None) for w in group]
-            job_rows = [(w, event_id, handler) for w, event_id in zip(group, event_ids) if event_id is not None
-                        for handler in w.handlers]
+            new: list[tuple[_Waiting, int]] = []  # (webhook, event id); a redelivery inserted nothing
+            for w in writing:
+                event_id = inserted.get((w.row["source"], w.row["dedupe_key"]))
+                if event_id is not None:
+                    new.append((w, event_id))
+            job_rows = [(w, event_id, handler) for w, event_id in new for handler in w.handlers]
             job_ids: dict[tuple[int, str], int] = {}
             if job_rows:
                 woken: dict[str, datetime] = {}  # lane -> the earliest wake-up of this group
@@ -246,9 +266,8 @@ class SQLiteIntake(_GroupCommit):
                 cursor.execute(wake_lanes.sql, wake_lanes.parameters(
                     [{"key": lane, "next_run_at": at} for lane, at in woken.items()]))
             cursor.execute("COMMIT")
-        for waiting, event_id in zip(group, event_ids):
-            waiting.result = DUPLICATE if event_id is None else EnqueueResult(
-                event_id, tuple(job_ids[(event_id, handler)] for handler in waiting.handlers))
+        _settle(group, {(w.row["source"], w.row["dedupe_key"]): EnqueueResult(
+            event_id, tuple(job_ids[(event_id, handler)] for handler in w.handlers)) for w, event_id in new})
 
     def _statement(self, kind: str, rows: int) -> RowsStatement:
         """The multi-row statement of ``kind`` for ``rows`` rows, compiled on first use;
@@ -286,19 +305,25 @@ class PostgresIntake(_GroupCommit):
         self._statements: dict[tuple[tuple[str, ...], ...], str] = {}
 
     def _commit(self, group: list[_Waiting]) -> None:
-        shape = tuple(waiting.handlers for waiting in group)
+        writing = _firsts(group)
+        shape = tuple(waiting.handlers for waiting in writing)
         sql = self._statements.get(shape)
         if sql is None:
             if len(self._statements) >= 256:  # shapes are few; never let them pile up
                 self._statements.clear()
             sql = self._statements[shape] = _group_statement(shape, self._quote)
-        values = [waiting.row[name] for waiting in group for name in EVENT_COLUMNS]
+        values = [waiting.row[name] for waiting in writing for name in EVENT_COLUMNS]
         with self._connection.use() as conn:
             rows = conn.execute(sql, values).fetchall()
-        inserted = {(source, key): (event_id, job_ids) for event_id, source, key, job_ids in rows}
-        for waiting in group:  # the first delivery of an event in the group is the one inserted
-            event_id, job_ids = inserted.pop((waiting.row["source"], waiting.row["dedupe_key"]), (None, None))
-            waiting.result = DUPLICATE if event_id is None else EnqueueResult(event_id, tuple(job_ids or ()))
+        events: dict[tuple[str, str], int] = {}
+        jobs_of: dict[int, list[int]] = {}
+        for event_id, source, key, job_id in rows:  # an event's row has no job id; a job's, no key
+            if job_id is None:
+                events[(source, key)] = event_id
+            else:
+                jobs_of.setdefault(event_id, []).append(job_id)
+        _settle(group, {key: EnqueueResult(event_id, tuple(sorted(jobs_of.get(event_id, ()))))
+                        for key, event_id in events.items()})
 
 
 # Types without lengths on purpose: an explicit cast to varchar(n) silently cuts a longer
@@ -311,11 +336,11 @@ _CASTS = {"source": "varchar", "dedupe_key": "varchar", "event_type": "varchar",
 
 def _group_statement(shape: tuple[tuple[str, ...], ...], quote) -> str:
     """The statement writing one group: ``shape`` is each webhook's handlers, in arrival
-    order. Parameters: each webhook's :data:`EVENT_COLUMNS`, one webhook after the other;
-    one row back per event inserted: ``(id, source, dedupe_key, [job ids])``.
+    order, each event once (:func:`_firsts`). Parameters: each webhook's
+    :data:`EVENT_COLUMNS`, one webhook after the other. Rows back: ``(id, source,
+    dedupe_key, NULL)`` for each event inserted (a redelivery inserts nothing) and
+    ``(event id, NULL, NULL, job id)`` for each of their jobs.
 
-    - Two deliveries of one event in the group: only the first (``DISTINCT ON``) is
-      inserted, and it gets the jobs.
     - Job ids follow arrival order, then handler order: a lane's jobs run in the order
       received.
     - Rows that can make concurrent groups wait on each other's locks go in a fixed order
@@ -333,29 +358,28 @@ def _group_statement(shape: tuple[tuple[str, ...], ...], quote) -> str:
     columns = ", ".join(EVENT_COLUMNS)
     return f"""WITH arrived (ord, {columns}, handlers) AS (VALUES
     {rows}),
-firsts AS (
-    SELECT DISTINCT ON (source, dedupe_key) * FROM arrived ORDER BY source, dedupe_key, ord),
 new_events AS (
     INSERT INTO inbound_events ({columns})
-    SELECT {columns} FROM firsts ORDER BY source, dedupe_key
+    SELECT {columns} FROM arrived ORDER BY source, dedupe_key
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING id, source, dedupe_key),
 new_jobs AS (
     INSERT INTO jobs (lane, handler, event_id, correlation_id, state, attempts, run_after, created_at)
-    SELECT f.subject_key, h.handler, e.id, f.correlation_id, 'pending', 0, f.received_at, f.received_at
-    FROM firsts f JOIN new_events e USING (source, dedupe_key)
-    CROSS JOIN LATERAL unnest(f.handlers) WITH ORDINALITY AS h (handler, n)
-    ORDER BY f.ord, h.n
+    SELECT a.subject_key, h.handler, e.id, a.correlation_id, 'pending', 0, a.received_at, a.received_at
+    FROM arrived a JOIN new_events e USING (source, dedupe_key)
+    CROSS JOIN LATERAL unnest(a.handlers) WITH ORDINALITY AS h (handler, n)
+    ORDER BY a.ord, h.n
     RETURNING id, event_id),
 woken_lanes AS (
     INSERT INTO lanes (key, next_run_at)
-    SELECT DISTINCT ON (f.subject_key) f.subject_key, f.received_at
-    FROM firsts f JOIN new_events e USING (source, dedupe_key)
-    WHERE cardinality(f.handlers) > 0
-    ORDER BY f.subject_key, f.ord
+    SELECT DISTINCT ON (a.subject_key) a.subject_key, a.received_at
+    FROM arrived a JOIN new_events e USING (source, dedupe_key)
+    WHERE cardinality(a.handlers) > 0
+    ORDER BY a.subject_key, a.ord
     ON CONFLICT (key) DO UPDATE SET next_run_at = excluded.next_run_at WHERE lanes.next_run_at IS NULL)
-SELECT e.id, e.source, e.dedupe_key, (SELECT array_agg(j.id ORDER BY j.id) FROM new_jobs j WHERE j.event_id = e.id)
-FROM new_events e"""
+SELECT id, source, dedupe_key, NULL::bigint FROM new_events
+UNION ALL
+SELECT event_id, NULL, NULL, id FROM new_jobs"""
 
 
 def _intake_lock_path(store: Store) -> str:
