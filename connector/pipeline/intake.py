@@ -114,16 +114,16 @@ def make_intake(store: Store) -> "PostgresIntake | SQLiteIntake":
 class _Waiting:
     """One webhook waiting for its group's commit. Its thread sleeps on ``wake`` (a lock
     taken when it is made), which the writer releases once: when the group holding it is
-    over (``done``), or when it is its thread's turn to write the queued group (``turn``)."""
+    over (``done``), or, with ``done`` still false, when it is its thread's turn to write
+    the queued group."""
 
-    __slots__ = ("row", "handlers", "now", "result", "error", "done", "turn", "wake")
+    __slots__ = ("row", "handlers", "now", "result", "error", "done", "wake")
 
     def __init__(self, row: dict[str, Any], handlers: tuple[str, ...], now: datetime):
         self.row, self.handlers, self.now = row, handlers, now
         self.result: EnqueueResult | None = None
         self.error: BaseException | None = None
         self.done = False
-        self.turn = False
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -193,10 +193,8 @@ class _GroupCommit(ABC):
             with self._mutex:
                 for waiting in group:
                     waiting.done = True
-                following = self._queued[0] if self._queued else None
-                if following is not None:
-                    following.turn = True  # the next group is theirs to write
-                else:
+                following = self._queued[0] if self._queued else None  # the next group is theirs to write
+                if following is None:
                     self._writing = False
             for waiting in group:
                 if waiting is not mine:

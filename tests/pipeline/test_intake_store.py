@@ -96,20 +96,13 @@ def test_the_same_event_delivered_at_once_by_many_threads_is_stored_once(queue, 
     stored: eight deliveries of one event at the same moment make one event and one job
     set; every other delivery is answered as a duplicate."""
     start = threading.Barrier(8)
-    results, errors = [], []
+    results = []
 
-    def deliver():
-        try:
-            start.wait(timeout=10)
-            results.append(queue.enqueue_event(_event(7, 1), ["a", "b"], "corr"))
-        except Exception as error:  # pragma: no cover - reported by the assertion below
-            errors.append(error)
+    def deliver(_thread: int) -> None:
+        start.wait(timeout=10)
+        results.append(queue.enqueue_event(_event(7, 1), ["a", "b"], "corr"))
 
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = _in_threads(deliver, 8)
     assert errors == []
     stored = [r for r in results if not r.duplicate]
     assert len(results) == 8 and len(stored) == 1 and len(stored[0].job_ids) == 2
